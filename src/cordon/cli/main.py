@@ -1,0 +1,43 @@
+"""Entry point of the `cordon` command: one group, one module per command family."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cordon import __version__
+from cordon.cli.hash_cmd import hash_command
+from cordon.errors import CordonError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cordon")
+def cli() -> None:
+    """Cordon: share and match fingerprints of terrorist and violent-extremist content."""
+
+
+cli.add_command(hash_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="cordon", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("cordon: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except CordonError as exc:
+        click.echo(f"cordon: error: {exc}", err=True)
+        sys.exit(2)
+    except BrokenPipeError:
+        # `cordon hash ... | head` is normal use, not an error.
+        sys.stderr.close()
+        sys.exit(0)
+    except KeyboardInterrupt:
+        click.echo("cordon: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,115 @@
+"""Guarded image decoding for perceptual hashing.
+
+PDQ only looks at a 64x64 luma grid (through a box filter of about 1/128 of the side), so
+decoding a 4000-pixel JPEG at full size is wasted work: the JPEG decoder can scale down by
+1/2, 1/4 or 1/8 during the inverse DCT (Pillow's `draft`), which is several times faster and
+changes the hash by a few bits at most (see docs/benchmarks.md for the measured drift).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from cordon.errors import MediaError
+from cordon.media.limits import MediaLimits
+
+# Smallest side we ask the JPEG decoder for. 512 keeps the Jarosz filter of PDQ averaging
+# windows of 4+ decoded pixels, which is where draft decoding stops drifting the hash.
+PDQ_DECODE_SIDE = 512
+
+# Pillow's own bomb check is a warning below 2x its limit; we enforce our limit ourselves.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# Modes that Pillow cannot convert straight to RGB, or converts badly (16/32-bit data clips).
+_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text else exc.__class__.__name__
+
+
+def open_image(path: Path, limits: MediaLimits) -> Image.Image:
+    """Open an image lazily (header only) and enforce the pixel limit before decoding."""
+    try:
+        image = Image.open(path)
+    except UnidentifiedImageError:
+        raise MediaError("not a decodable image (unknown or corrupt format)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise MediaError(f"cannot read the image header: {_describe(exc)}") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise MediaError(f"the image declares an empty size ({width}x{height})")
+    if width * height > limits.max_image_pixels:
+        raise MediaError(
+            f"the image declares {width}x{height} pixels, over the limit of "
+            f"{limits.max_image_pixels:,} pixels (possible decompression bomb)"
+        )
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in _WIDE_MODES:
+        # Scale the real range of wide integer/float data to 8 bits instead of clipping.
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(np.nanmin(array)), float(np.nanmax(array))
+        scale = 255.0 / (high - low) if high > low else 0.0
+        grey = np.nan_to_num((array - low) * scale).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    # Alpha is dropped, not composited: that is what the reference implementations and
+    # python-threatexchange do, so hashes of transparent images stay interoperable.
+    return image.convert("RGB")
+
+
+def decode_rgb(
+    path: Path,
+    limits: MediaLimits,
+    *,
+    min_side: int | None = PDQ_DECODE_SIDE,
+) -> np.ndarray:
+    """Decode an image as an HxWx3 uint8 array, upright (EXIF orientation applied).
+
+    With `min_side`, decoders that can scale while decoding (JPEG) return an image whose
+    sides are still at least `min_side`; None decodes at full resolution.
+    """
+    image = open_image(path, limits)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if min_side is not None and image.format == "JPEG":
+                image.draft("RGB", (min_side, min_side))
+            image.load()
+            if min_side is not None and min(image.size) >= 2 * min_side:
+                # Formats without scaled decoding (PNG, WebP...): a box reduce is what PDQ's
+                # own filter would do, at a fraction of the cost of hashing every pixel.
+                image = image.reduce(min(image.size) // min_side)
+            image = ImageOps.exif_transpose(image) or image
+            rgb = _to_rgb(image)
+            array = np.asarray(rgb)
+    except MediaError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise MediaError(f"the image is truncated or corrupt: {_describe(exc)}") from None
+    except MemoryError:
+        raise MediaError("the image is too large to decode in memory") from None
+    except Image.DecompressionBombError as exc:  # defensive: we disable the global limit
+        raise MediaError(f"possible decompression bomb: {_describe(exc)}") from None
+    if array.ndim != 3 or array.shape[2] != 3 or array.size == 0:
+        raise MediaError("the image decoded to an unexpected pixel layout")
+    return array
+
+
+def is_animated(path: Path, limits: MediaLimits) -> bool:
+    """True for GIF/WebP/PNG files with more than one frame (they are hashed as videos)."""
+    image = open_image(path, limits)
+    try:
+        return bool(getattr(image, "is_animated", False))
+    except (OSError, ValueError, SyntaxError, EOFError):
+        return False

@@ -1,0 +1,121 @@
+"""PDQ: Meta's 256-bit perceptual image hash, computed with the `pdqhash` bindings of the
+reference C++ implementation, so our hashes are the ones other platforms compute and share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pdqhash
+
+from cordon.content import ContentType
+from cordon.errors import SignalFormatError
+from cordon.signals.base import Comparison, HashOptions, SignalType
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+# Below this quality the image is too flat for the hash to mean much (PDQ's own guidance).
+WEAK_QUALITY = 50
+# PDQ needs at least a few pixels per output cell; smaller inputs are upscaled first.
+_MIN_SIDE = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PdqHash:
+    hex: str
+    quality: int | None = None
+
+    @property
+    def bits(self) -> int:
+        return int(self.hex, 16)
+
+    def to_bytes(self) -> bytes:
+        return bytes.fromhex(self.hex)
+
+
+def bits_to_hex(bits: np.ndarray) -> str:
+    """The reference hex form: bit 0 of the vector is the most significant bit."""
+    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex()
+
+
+def hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _prepare(rgb: np.ndarray) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    if min(height, width) < _MIN_SIDE:
+        # Tiny images (icons, 1-pixel spacers) crash or mislead the filter; repeat pixels.
+        factor = -(-_MIN_SIDE // max(1, min(height, width)))
+        rgb = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def hash_rgb(rgb: np.ndarray) -> PdqHash:
+    bits, quality = pdqhash.compute(_prepare(rgb))
+    return PdqHash(bits_to_hex(bits), int(quality))
+
+
+def hash_rgb_dihedral(rgb: np.ndarray) -> list[PdqHash]:
+    """The hashes of the 8 rotations/flips of the image, in pdqhash's order
+    (original, rot90, rot180, rot270, flipx, flipy, flip+1, flip-1)."""
+    vectors, quality = pdqhash.compute_dihedral(_prepare(rgb))
+    return [PdqHash(bits_to_hex(v), int(quality)) for v in vectors]
+
+
+class PdqSignal(SignalType[PdqHash]):
+    name = "pdq"
+    description = "PDQ perceptual image hash (256 bits, Hamming distance)"
+    content_types = frozenset({ContentType.IMAGE})
+    default_for = frozenset({ContentType.IMAGE})
+    default_threshold = 31
+
+    def hash_image(self, rgb: np.ndarray, options: HashOptions) -> PdqHash:
+        return hash_rgb(rgb)
+
+    def format(self, value: PdqHash) -> str:
+        return value.hex
+
+    def parse(self, text: str) -> PdqHash:
+        if not isinstance(text, str):
+            raise SignalFormatError("a pdq hash must be a string of 64 hex characters")
+        value = text.strip().lower()
+        if len(value) != 64:
+            raise SignalFormatError(f"a pdq hash has 64 hex characters, got {len(value)}")
+        if not _HEX.fullmatch(value):
+            raise SignalFormatError("a pdq hash may only hold hex characters")
+        return PdqHash(value)
+
+    def to_json(self, value: PdqHash) -> dict[str, Any]:
+        return {"hash": value.hex, "quality": value.quality}
+
+    def from_json(self, obj: Any) -> PdqHash:
+        value = super().from_json(obj)
+        if isinstance(obj, dict) and obj.get("quality") is not None:
+            quality = obj["quality"]
+            if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
+                raise SignalFormatError("a pdq quality is a whole number from 0 to 100")
+            value = PdqHash(value.hex, quality)
+        return value
+
+    def summary(self, value: PdqHash) -> str:
+        quality = "?" if value.quality is None else value.quality
+        weak = " (weak)" if self.weak(value) else ""
+        return f"{value.hex}  quality={quality}{weak}"
+
+    def weak(self, value: PdqHash) -> bool:
+        return value.quality is not None and value.quality < WEAK_QUALITY
+
+    def compare(self, a: PdqHash, b: PdqHash, threshold: float | None = None) -> Comparison:
+        distance = (a.bits ^ b.bits).bit_count()
+        return Comparison(matched=distance <= self.threshold(threshold), distance=distance)
+
+    def make_index(self, threshold: float | None = None):  # type: ignore[no-untyped-def]
+        from cordon.index.pdq import PdqIndex
+
+        return PdqIndex(threshold=int(self.threshold(threshold)))
+
+
+SIGNAL = PdqSignal()
