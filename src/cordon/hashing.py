@@ -115,7 +115,9 @@ def _hash_into(
             chosen = [s for s in requested if content_type in s.content_types]
             if not chosen:
                 names = ", ".join(s.name for s in requested)
-                raise CordonError(f"none of the requested signals ({names}) apply to {content_type}")
+                raise CordonError(
+                    f"none of the requested signals ({names}) apply to {content_type}"
+                )
         stream_hashers = {s.name: h for s in chosen if (h := s.stream_hasher()) is not None}
         if stream_hashers:
             chunk = head
@@ -138,9 +140,7 @@ def _hash_into(
     result.signals = {s.name: values[s.name] for s in chosen if s.name in values}
 
 
-def _hash_video(
-    path: Path, signals: Sequence[SignalType], options: HashOptions
-) -> dict[str, Any]:
+def _hash_video(path: Path, signals: Sequence[SignalType], options: HashOptions) -> dict[str, Any]:
     with VideoDecoder(path, options.limits) as decoder:
         consumers = {s.name: s.video_consumer(decoder.info, options) for s in signals}
         for frame in decoder.frames():

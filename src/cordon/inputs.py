@@ -38,8 +38,7 @@ def _os_error(exc: OSError) -> str:
 
 def spool_stdin() -> Path:
     """Copy standard input to a temporary file (decoders need to seek)."""
-    handle = tempfile.NamedTemporaryFile(prefix="cordon-stdin-", delete=False)
-    with handle:
+    with tempfile.NamedTemporaryFile(prefix="cordon-stdin-", delete=False) as handle:
         shutil.copyfileobj(sys.stdin.buffer, handle, length=1 << 20)
     return Path(handle.name)
 

@@ -103,11 +103,18 @@ def print_text(result: HashResult) -> None:
 )
 @FORMAT_OPTION
 @click.option(
-    "--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
     help="Files hashed in parallel (processes).",
 )
 @click.option(
-    "--fps", type=click.FloatRange(0, 240), default=1.0, show_default=True,
+    "--fps",
+    type=click.FloatRange(0, 240),
+    default=1.0,
+    show_default=True,
     help="Video frames per second hashed by frame-level signals (vpdq); 0 = every frame.",
 )
 @click.option("--frame-size", metavar="WxH", help="Downscale video frames before hashing them.")

@@ -108,7 +108,7 @@ class SignalType(ABC, Generic[V]):
             return self.parse(obj)
         if isinstance(obj, Mapping) and isinstance(obj.get("hash"), str):
             return self.parse(obj["hash"])
-        raise SignalFormatError(f"a {self.name} signal must be a string or {{\"hash\": ...}}")
+        raise SignalFormatError(f'a {self.name} signal must be a string or {{"hash": ...}}')
 
     def summary(self, value: V) -> str:
         """One readable line for the text output."""

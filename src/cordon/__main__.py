@@ -1,0 +1,3 @@
+from cordon.cli.main import main
+
+main()
