@@ -21,6 +21,7 @@ __all__ = [
     "all_signal_types",
     "default_signal_types",
     "get_signal_type",
+    "matching_signal_types",
     "parse_signal_names",
 ]
 
@@ -70,4 +71,10 @@ def parse_signal_names(text: str) -> list[SignalType]:
 
 
 def default_signal_types(content_type: ContentType) -> list[SignalType]:
+    """What `cordon hash` computes when no signal is named."""
     return [s for s in all_signal_types() if content_type in s.default_for]
+
+
+def matching_signal_types(content_type: ContentType) -> list[SignalType]:
+    """What banking and matching compute when no signal is named."""
+    return [s for s in all_signal_types() if s.computed_for_matching(content_type)]

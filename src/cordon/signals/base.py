@@ -73,6 +73,9 @@ class SignalType(ABC, Generic[V]):
     content_types: ClassVar[frozenset[ContentType]]
     # Content for which `cordon hash` computes it without being asked.
     default_for: ClassVar[frozenset[ContentType]] = frozenset()
+    # Content for which banks and matching compute it without being asked: the standard
+    # signals plus Cordon's robustness signals, which catch edited copies.
+    matching_default_for: ClassVar[frozenset[ContentType] | None] = None
     # Threshold on `Comparison.distance` (inclusive) below which two values match.
     default_threshold: ClassVar[float]
 
@@ -130,6 +133,10 @@ class SignalType(ABC, Generic[V]):
     def make_index(self, threshold: float | None = None) -> SignalIndex[V]:
         """An empty match index for this type at `threshold`."""
         raise NotImplementedError(f"{self.name} has no index yet")
+
+    def computed_for_matching(self, content_type: ContentType) -> bool:
+        chosen = self.default_for if self.matching_default_for is None else self.matching_default_for
+        return content_type in chosen
 
     def threshold(self, threshold: float | None) -> float:
         return self.default_threshold if threshold is None else threshold
