@@ -7,17 +7,25 @@ import sys
 import click
 
 from cordon import __version__
+from cordon.cli.bank_cmd import bank_group
+from cordon.cli.db_cmd import db_group
 from cordon.cli.hash_cmd import hash_command
 from cordon.errors import CordonError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cordon")
-def cli() -> None:
+@click.option("--db", "database_url", metavar="URL",
+              help="Database URL (default: $CORDON_DATABASE_URL, else $CORDON_HOME/cordon.db).")
+@click.pass_context
+def cli(ctx: click.Context, database_url: str | None) -> None:
     """Cordon: share and match fingerprints of terrorist and violent-extremist content."""
+    ctx.ensure_object(dict)["database_url"] = database_url
 
 
 cli.add_command(hash_command)
+cli.add_command(bank_group)
+cli.add_command(db_group)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except CordonError as exc:
         click.echo(f"cordon: error: {exc}", err=True)
-        sys.exit(2)
+        # Usage errors exit 2; failures at run time (e.g. a locked database) say otherwise.
+        sys.exit(getattr(exc, "exit_code", 2))
     except BrokenPipeError:
         # `cordon hash ... | head` is normal use, not an error.
         sys.stderr.close()
