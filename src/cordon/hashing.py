@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,31 @@ from cordon.errors import CordonError, MediaError
 from cordon.media.image import decode_rgb, is_animated
 from cordon.media.sniff import SNIFF_BYTES, sniff_content_type
 from cordon.media.video import VideoDecoder
-from cordon.signals import HashOptions, SignalType, default_signal_types
+from cordon.signals import (
+    HashOptions,
+    SignalType,
+    default_signal_types,
+    matching_signal_types,
+)
 
 _CHUNK = 1 << 20
+
+# Either fixed signal types, or a choice made once the content type is known.
+SignalSelection = Sequence[SignalType] | Callable[[ContentType], Sequence[SignalType]] | None
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MatchingSelection:
+    """The matching signals of each content type, limited to `names` (e.g. what banks hold).
+
+    A class rather than a closure so that it crosses process boundaries (`--jobs`).
+    """
+
+    names: frozenset[str]
+
+    def __call__(self, content_type: ContentType) -> list[SignalType]:
+        return [s for s in matching_signal_types(content_type) if s.name in self.names]
 
 
 @dataclass
@@ -69,11 +90,15 @@ def detect_content_type(path: Path, head: bytes, options: HashOptions) -> Conten
 
 def hash_file(
     path: Path,
-    signals: Sequence[SignalType] | None = None,
+    signals: SignalSelection = None,
     options: HashOptions | None = None,
     display: str | None = None,
 ) -> HashResult:
-    """Hash one file. Failures come back in `HashResult.error`, never as exceptions."""
+    """Hash one file. Failures come back in `HashResult.error`, never as exceptions.
+
+    `signals` is None for the default signals of the content type, a list of signal types
+    (an error when none applies), or a function of the content type (which may choose none).
+    """
     options = options or HashOptions()
     result = HashResult(path=display if display is not None else str(path))
     try:
@@ -100,7 +125,7 @@ def hash_file(
 def _hash_into(
     result: HashResult,
     path: Path,
-    requested: Sequence[SignalType] | None,
+    requested: SignalSelection,
     options: HashOptions,
 ) -> None:
     with open(path, "rb") as handle:
@@ -111,6 +136,8 @@ def _hash_into(
         result.content_type = content_type
         if requested is None:
             chosen = default_signal_types(content_type)
+        elif callable(requested):
+            chosen = [s for s in requested(content_type) if content_type in s.content_types]
         else:
             chosen = [s for s in requested if content_type in s.content_types]
             if not chosen:

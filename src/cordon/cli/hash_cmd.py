@@ -12,7 +12,7 @@ import click
 
 from cordon.cli.output import FORMAT_OPTION, print_json, progress_bar, track, warn
 from cordon.errors import CordonError
-from cordon.hashing import HashResult, hash_file
+from cordon.hashing import HashResult, SignalSelection, hash_file
 from cordon.inputs import STDIN, InputItem, iter_inputs, spool_stdin
 from cordon.signals import (
     HashOptions,
@@ -41,21 +41,19 @@ def _signals_option(values: Sequence[str]) -> list[SignalType] | None:
         raise click.BadParameter(str(exc), param_hint="--signal") from None
 
 
-def _hash_job(job: tuple[str, str, list[str] | None, HashOptions]) -> HashResult:
-    path, display, names, options = job
-    signals = [get_signal_type(n) for n in names] if names is not None else None
+def _hash_job(job: tuple[str, str, SignalSelection, HashOptions]) -> HashResult:
+    path, display, signals, options = job
     return hash_file(Path(path), signals, options, display=display)
 
 
 def hash_items(
     items: Sequence[InputItem],
-    signals: Sequence[SignalType] | None,
+    signals: SignalSelection,
     options: HashOptions,
     jobs: int,
 ) -> Iterator[HashResult]:
     """Hash every item in order; errors of the walk come back as failed results."""
-    names = [s.name for s in signals] if signals is not None else None
-    work = [(str(i.path), i.display, names, options) for i in items if i.path is not None]
+    work = [(str(i.path), i.display, signals, options) for i in items if i.path is not None]
     if jobs <= 1 or len(work) <= 1:
         results: Iterator[HashResult] = map(_hash_job, work)
     else:
