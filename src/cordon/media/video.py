@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from cordon.errors import MediaError
 from cordon.media.limits import MediaLimits
@@ -39,11 +40,20 @@ class VideoInfo:
 class VideoFrame:
     """One decoded frame: its position, and RGB conversions on demand."""
 
-    __slots__ = ("_cache", "_frame", "index", "seconds")
+    __slots__ = ("_cache", "_frame", "_reformatters", "index", "seconds")
 
-    def __init__(self, frame: av.VideoFrame, index: int, seconds: float) -> None:
+    def __init__(
+        self,
+        frame: av.VideoFrame,
+        index: int,
+        seconds: float,
+        reformatters: dict[tuple[int, int, str], VideoReformatter] | None = None,
+    ) -> None:
         self._frame = frame
         self._cache: dict[tuple[int, int, str], np.ndarray] = {}
+        # Shared by the frames of one decoder: building a swscale context (its filter taps)
+        # costs more than a small conversion, and PyAV would otherwise build one per frame.
+        self._reformatters = {} if reformatters is None else reformatters
         self.index = index
         self.seconds = seconds
 
@@ -66,9 +76,16 @@ class VideoFrame:
             if size is None:
                 array = self._frame.to_ndarray(format="rgb24")
             else:
-                array = self._frame.to_ndarray(
-                    format="rgb24", width=width, height=height, interpolation=interpolation
-                )
+                reformatter = self._reformatters.get(key)
+                if reformatter is None:
+                    reformatter = self._reformatters[key] = VideoReformatter()
+                array = reformatter.reformat(
+                    self._frame,
+                    format="rgb24",
+                    width=width,
+                    height=height,
+                    interpolation=interpolation,
+                ).to_ndarray()
             self._cache[key] = array
         return array
 
@@ -98,6 +115,7 @@ class VideoDecoder:
             self.close()
             raise MediaError("the file has no video stream")
         self._stream = streams[0]
+        self._reformatters: dict[tuple[int, int, str], VideoReformatter] = {}
         # Frame threading uses every core; slice threading alone leaves H.264 mostly serial.
         self._stream.thread_type = "AUTO"
         ctx = self._stream.codec_context
@@ -168,7 +186,7 @@ class VideoDecoder:
                         )
                     if not math.isfinite(seconds):
                         seconds = index / (self.info.fps or 25.0)
-                    yield VideoFrame(frame, index, seconds)
+                    yield VideoFrame(frame, index, seconds, self._reformatters)
                     index += 1
                 if time.monotonic() > deadline:
                     raise MediaError(
