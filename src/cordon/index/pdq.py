@@ -202,6 +202,11 @@ class _Segment:
     def live(self) -> int:
         return self.rows - self.dead
 
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.keys, self.words, self.alive, self.lo, self.hi, self.offsets)
+        return sum(a.nbytes for a in arrays)
+
     @staticmethod
     def hi_dtype(rows: int) -> type[np.unsignedinteger]:
         return np.uint8 if rows <= (1 << 24) else np.uint16
@@ -483,6 +488,12 @@ class PdqIndex(SignalIndex[PdqHash]):
     # --- reading ---------------------------------------------------------------------------
     def __len__(self) -> int:
         return self._base.live + self._delta.live + self._buffer.live()
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the index arrays (the buffer's key map aside)."""
+        buffer = self._buffer.keys.nbytes + self._buffer.words.nbytes
+        return self._base.nbytes + self._delta.nbytes + buffer
 
     def __contains__(self, key: object) -> bool:
         if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
