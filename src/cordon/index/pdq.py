@@ -256,6 +256,12 @@ class _Segment:
         found[found] = self.alive[rows[found]]
         return np.where(found, rows, -1)
 
+    def locate_one(self, key: int) -> int:
+        row = int(np.searchsorted(self.keys, key))
+        if row < self.rows and self.keys[row] == key and self.alive[row]:
+            return row
+        return -1
+
     def kill(self, rows: np.ndarray) -> None:
         rows = rows[self.alive[rows]]
         self.alive[rows] = False
@@ -415,7 +421,15 @@ class PdqIndex(SignalIndex[PdqHash]):
 
     # --- writing ---------------------------------------------------------------------------
     def add(self, key: int, value: PdqHash) -> None:
-        self.add_many([(key, value)])
+        # The one-entry path skips the array set-up of `add_arrays`: mirrors add one by one.
+        if not isinstance(value, PdqHash):
+            raise CordonError(f"a pdq index holds PdqHash values, got {type(value).__name__}")
+        keys = _check_keys([key])
+        words = hashes_to_words([value.hex])
+        self._drop_one(int(keys[0]))
+        self._buffer.add(keys, words)
+        if self._buffer.live() >= _BUFFER_CAP:
+            self._settle()
 
     def add_many(self, items: Iterable[tuple[int, PdqHash]]) -> None:
         pairs = list(items)
@@ -443,7 +457,17 @@ class PdqIndex(SignalIndex[PdqHash]):
             self._settle()
 
     def remove(self, key: int) -> None:
-        self.remove_many([key])
+        self._drop_one(int(_check_keys([key])[0]))
+        self._settle()
+
+    def _drop_one(self, key: int) -> None:
+        if self._buffer.where.pop(key, None) is not None:
+            return
+        for segment in (self._base, self._delta):
+            row = segment.locate_one(key)
+            if row >= 0:
+                segment.kill(np.array([row]))
+                return
 
     def remove_many(self, keys: Iterable[int]) -> None:
         self._drop(_check_keys(keys))
