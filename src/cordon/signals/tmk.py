@@ -48,6 +48,8 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _MAX_BASE64 = 4 * math.ceil(SIZE / 3)
 # Candidates scored per step: bounds the float64 copies of their features (~0.5 MB each).
 _SCORE_CHUNK = 64
+# Norm of the average PDQF feature below which a video is flat (a uniform picture gives ~1e-5).
+_FLAT_NORM = 1.0
 
 
 # --- frame sampling ---------------------------------------------------------------------------
@@ -214,8 +216,9 @@ class TmkFrameConsumer:
 def _frame_seconds(frame: VideoFrame) -> float | None:
     av_frame = frame.av_frame
     duration = getattr(av_frame, "duration", None)
-    if duration and av_frame.time_base:
-        return float(duration * av_frame.time_base)
+    time_base = av_frame.time_base
+    if duration and time_base:
+        return duration * time_base.numerator / time_base.denominator
     return None
 
 
@@ -323,8 +326,9 @@ class TmkSignal(SignalType[TmkHash]):
         return ".tmk", value.to_bytes()
 
     def weak(self, value: TmkHash) -> bool:
-        # No frame, or only flat frames: nothing to match on.
-        return value.frame_count == 0 or not np.any(value.pure_average)
+        # No frame, or only flat frames (features of rounding noise, under one grey level of
+        # structure): nothing to match on.
+        return value.frame_count == 0 or float(np.linalg.norm(value.pure_average)) < _FLAT_NORM
 
     def compare(self, a: TmkHash, b: TmkHash, threshold: float | None = None) -> Comparison:
         return self.compare_levels(a, b, level2_threshold=1.0 - self.threshold(threshold))
