@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import av
@@ -15,13 +16,17 @@ from cordon.signals.tmk import level1_score, level2_score
 TMK = get_signal_type("tmk")
 
 
-def _write_video(path: Path, frames: int, fps: int, flat: bool = False, shift: int = 0) -> Path:
+def _write_video(
+    path: Path, frames: int, fps: int, flat: bool = False, turn: int = 0
+) -> Path:
+    """An MPEG-4 clip; `turn` stores its frames turned by quarter turns counterclockwise."""
     y, x = np.mgrid[0:120, 0:160].astype(np.float32)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        width, height = (120, 160) if turn % 2 else (160, 120)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
-            t = (i + shift) / fps
+            t = i / fps
             if flat:
                 grey = np.full_like(x, 90.0)
             else:
@@ -29,7 +34,8 @@ def _write_video(path: Path, frames: int, fps: int, flat: bool = False, shift: i
                 # scene encoded at another frame rate shows the same picture at each instant.
                 grey = 128 + 60 * np.sin(x / 11) * np.cos(y / 17) + 50 * np.sin(x / 7 + 2 * t)
             rgb = np.stack([grey, np.roll(grey, int(20 * t), axis=1), 255 - grey], axis=2)
-            frame = av.VideoFrame.from_ndarray(rgb.clip(0, 255).astype(np.uint8), format="rgb24")
+            rgb = np.ascontiguousarray(np.rot90(rgb.clip(0, 255).astype(np.uint8), turn))
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
@@ -89,3 +95,27 @@ def test_corrupt_video_is_a_clear_error(tmp_path: Path) -> None:
         assert "\n" not in result.error and "Traceback" not in result.error
     else:
         assert result.signals["tmk"].frame_count >= 0
+
+
+def _set_display_rotation(path: Path, target: Path) -> Path:
+    """Copy an MP4 with its track matrix set to 'turn 90 degrees clockwise' (phone portrait)."""
+    data = bytearray(path.read_bytes())
+    box = data.index(b"tkhd")
+    assert data[box + 4] == 0  # version 0 layout
+    matrix = box + 4 + 4 + 4 * 5 + 8 + 2 * 4
+    struct.pack_into(">9i", data, matrix, 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_rotated_videos_are_hashed_upright(tmp_path: Path) -> None:
+    stored = _write_video(tmp_path / "stored.mp4", 45, 30)
+    rotated = _set_display_rotation(stored, tmp_path / "rotated.mp4")
+    with av.open(str(rotated)) as container:
+        assert next(container.decode(video=0)).rotation == -90
+    upright = _write_video(tmp_path / "upright.mp4", 45, 30, turn=-1)
+    as_shown = hash_file(rotated, [TMK]).signals["tmk"]
+    reference = hash_file(upright, [TMK]).signals["tmk"]
+    as_stored = hash_file(stored, [TMK]).signals["tmk"]
+    assert level2_score(as_shown, reference) > 0.95
+    assert level2_score(as_stored, reference) < level2_score(as_shown, reference) - 0.2

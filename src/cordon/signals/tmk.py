@@ -201,6 +201,11 @@ class TmkFrameConsumer:
         if copies <= 0:
             return
         rgb = frame.rgb(FRAME_SIZE, INTERPOLATION)
+        turns = _quarter_turns(frame)
+        if turns:
+            # ffmpeg's command line turns frames upright (display matrix) before scaling; on a
+            # square the turn commutes with the separable scaling, so turning after is cheaper.
+            rgb = np.rot90(rgb, turns)
         for _ in range(copies):
             self._batch[self._filled] = rgb
             self._filled += 1
@@ -211,6 +216,12 @@ class TmkFrameConsumer:
         if self._filled:
             self._accumulator.add(pdqf_features(self._batch[: self._filled]))
             self._filled = 0
+
+
+def _quarter_turns(frame: VideoFrame) -> int:
+    """Counterclockwise quarter turns that make the frame upright, from its display matrix."""
+    rotation = getattr(frame.av_frame, "rotation", 0) or 0
+    return round(rotation / 90) % 4
 
 
 def _frame_seconds(frame: VideoFrame) -> float | None:
