@@ -60,6 +60,9 @@ class CfrSampler:
     1.1 ticks behind the output clock is dropped, one that lands more than 1.1 ticks ahead is
     repeated (and, on a gap, the previous frame fills it). At the end, the previous frame is
     repeated as often as the median of the last three fills, as ffmpeg does when it flushes.
+    This is the rule of the ffmpeg that made the reference hashes: it reproduces their frame
+    counts (30 fps in: the first four frames, then every other one). Time starts at the first
+    video frame, where ffmpeg starts at the file's earliest stream.
     """
 
     def __init__(self, input_fps: float | None, fps: int = FPS) -> None:
