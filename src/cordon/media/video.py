@@ -7,6 +7,7 @@ cached, so two consumers that want the same size pay once.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from av.video.reformatter import VideoReformatter
 
 from cordon.errors import MediaError
 from cordon.media.limits import MediaLimits
+
+logger = logging.getLogger(__name__)
 
 # A stream that keeps failing to decode is corrupt, not merely glitchy.
 _MAX_CONSECUTIVE_DECODE_ERRORS = 200
@@ -168,7 +171,9 @@ class VideoDecoder:
                     # Damaged packets happen in real uploads; skip them like players do.
                     consecutive_errors += 1
                     if consecutive_errors > _MAX_CONSECUTIVE_DECODE_ERRORS:
-                        raise MediaError("the video stream is corrupt (no decodable frames)")
+                        raise MediaError(
+                            "the video stream is corrupt (no decodable frames)"
+                        ) from None
                     continue
                 for frame in decoded:
                     if frame.width * frame.height > limits.max_frame_pixels:
@@ -195,8 +200,15 @@ class VideoDecoder:
         except av.error.FFmpegError as exc:
             if index == 0:
                 raise MediaError(f"not a decodable video: {_av_message(exc)}") from None
-            raise MediaError(
-                f"the video is truncated or corrupt after frame {index}: {_av_message(exc)}"
-            ) from None
+            # A partly decodable video yields the frames before the damage, as players show
+            # them: uploads cut short are common, and a truncated copy of banked content must
+            # still match rather than slip through as an error. Damaged packets in the middle
+            # are skipped above for the same reason; FFmpeg ends some truncated files silently
+            # and others with an error, and both now give the same result.
+            logger.warning(
+                "video truncated or corrupt after frame %d (%s); hashing the frames decoded",
+                index,
+                _av_message(exc),
+            )
         if index == 0:
             raise MediaError("the video has no decodable frames")
