@@ -1,0 +1,345 @@
+"""Robustness benchmark: does Cordon catch the modified copies people actually post?
+
+Banks the originals of ../shared/corpus/images, generates deterministic edited copies of each
+(benchmarks/edits.py), hashes every copy end to end with `cordon.hashing.hash_file` and matches it
+with `cordon.matching.Matcher`, once with Cordon's default matching signals and once with plain
+PDQ at distance 31, in the same run. Also matches every original against the banks of all the
+others (distinct content that must not match).
+
+    .venv/bin/python benchmarks/robustness.py            # full run, writes benchmarks/results/
+    .venv/bin/python benchmarks/robustness.py --quick    # a subset, for iteration
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from edits import Edit, all_edits
+
+from cordon.content import ContentType
+from cordon.hashing import hash_file
+from cordon.index.pdq_robust import RobustPdqIndex
+from cordon.matching import Matcher
+from cordon.signals import get_signal_type, matching_signal_types
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CORDON_SHARED", ROOT.parent / "shared"))
+IMAGES = SHARED / "corpus" / "images"
+SEED = 20190315
+# Pictures used as the other content of collages and picture-in-picture insets.
+POOL_SIZE = 24
+PDQ = get_signal_type("pdq")
+ROBUST = get_signal_type("pdq-robust")
+# Index options measured one technique at a time (same hashes, same queries).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "trim only": {"dihedral": False, "regions": False, "verify": False},
+    "+ dihedral": {"regions": False, "verify": False},
+    "+ views": {"verify": False},
+    "+ views, verified": {"keypoint_votes": False},
+    "+ keypoint votes (default)": {},
+}
+
+
+def corpus() -> list[Path]:
+    if not IMAGES.is_dir():
+        raise SystemExit(f"the image corpus is absent ({IMAGES}); nothing to measure")
+    return sorted(p for p in IMAGES.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+@cache
+def _original(path: str) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _signals(path: Path) -> dict[str, Any]:
+    selection = [*matching_signal_types(ContentType.IMAGE)]
+    result = hash_file(path, selection)
+    if not result.ok:
+        raise RuntimeError(f"{path}: {result.error}")
+    return result.signals
+
+
+def _hash_original(path: str) -> dict[str, Any]:
+    return _signals(Path(path))
+
+
+def _make_variant(task: tuple[int, int, str, list[str], int]) -> tuple[int, int, dict, list[str]]:
+    """Edit one original, write it as a posted file would be (JPEG q95) and hash it."""
+    index, edit_index, path, pool, seed = task
+    edit = all_edits()[edit_index]
+    rng = np.random.default_rng([seed, index, edit_index])
+    others = [p for p in pool if p != path][: POOL_SIZE - 1]
+    image, shown = edit.apply(_original(path), [_original(p) for p in others], rng)
+    with tempfile.NamedTemporaryFile(suffix=".jpg", dir=_scratch()) as handle:
+        image.convert("RGB").save(handle, "JPEG", quality=95)
+        handle.flush()
+        signals = _signals(Path(handle.name))
+    return index, edit_index, signals, [others[i] for i in shown]
+
+
+@cache
+def _scratch() -> str | None:
+    return "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def _matched(matcher: Matcher, signals: dict[str, Any], names: Sequence[str]) -> set[int]:
+    return {m.entry_id for m in matcher.match({n: signals[n] for n in names if n in signals})}
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.total = 0
+        self.found = 0
+        self.wrong = 0  # variants matched to an original that they do not show
+
+    def add(self, found: bool, wrong: bool) -> None:
+        self.total += 1
+        self.found += found
+        self.wrong += wrong
+
+    def row(self) -> dict[str, float]:
+        hits = self.found + self.wrong
+        return {
+            "variants": self.total,
+            "recall": self.found / self.total if self.total else 0.0,
+            "wrong": self.wrong,
+            "precision": self.found / hits if hits else 1.0,
+        }
+
+
+def _indexable(signals: Sequence[Any]) -> list[str]:
+    """The signals whose index exists in this checkout (exact digests never match an edit)."""
+    names = []
+    for signal in signals:
+        try:
+            signal.make_index()
+        except (ImportError, NotImplementedError):
+            print(f"note: no index for {signal.name} yet, left out of matching")
+            continue
+        names.append(signal.name)
+    return names
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    paths = corpus()
+    if args.quick:
+        paths = paths[:: max(1, len(paths) // 40)][:40]
+    edits = all_edits()
+    if args.families:
+        wanted = {f.strip() for f in args.families.split(",")}
+        edit_ids = [i for i, e in enumerate(edits) if e.family in wanted]
+    else:
+        edit_ids = list(range(len(edits)))
+    rng = np.random.default_rng(SEED)
+    pool = [
+        str(paths[i])
+        for i in rng.choice(len(paths), size=min(POOL_SIZE, len(paths)), replace=False)
+    ]
+    started = time.perf_counter()
+    default_names = _indexable(matching_signal_types(ContentType.IMAGE))
+    print(f"{len(paths)} originals, {len(edit_ids)} edits, default signals: {default_names}")
+
+    with ProcessPoolExecutor(max_workers=args.jobs) as workers:
+        banked = list(workers.map(_hash_original, map(str, paths), chunksize=4))
+        path_ids = {str(p): i for i, p in enumerate(paths)}
+        default = Matcher()
+        plain = Matcher()
+        ablations = {name: RobustPdqIndex(**options) for name, options in ABLATIONS.items()}
+        for i, signals in enumerate(banked):
+            default.add(i, {n: signals[n] for n in default_names if n in signals})
+            plain.add(i, {"pdq": signals["pdq"]})
+            for index in ablations.values():
+                index.add(i, signals[ROBUST.name])
+
+        # Distinct originals: each against the banks of all the others.
+        false_default, false_plain = [], []
+        for i, signals in enumerate(banked):
+            false_default += [(i, j) for j in _matched(default, signals, default_names) if j != i]
+            false_plain += [(i, j) for j in _matched(plain, signals, ["pdq"]) if j != i]
+
+        tasks = [(i, e, str(p), pool, SEED) for e in edit_ids for i, p in enumerate(paths)]
+        tallies: dict[tuple[str, str], dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
+        wrong_examples: list[dict[str, Any]] = []
+        query_seconds: dict[str, list[float]] = defaultdict(list)
+        for i, e, signals, shown in workers.map(_make_variant, tasks, chunksize=8):
+            edit: Edit = edits[e]
+            allowed = {i} | {path_ids[s] for s in shown}
+            key = (edit.family, edit.strength)
+            for name, matcher, names in (
+                ("cordon", default, default_names),
+                ("plain pdq", plain, ["pdq"]),
+            ):
+                t0 = time.perf_counter()
+                hits = _matched(matcher, signals, names)
+                query_seconds[name].append(time.perf_counter() - t0)
+                wrong = bool(hits - allowed)
+                tallies[key][name].add(i in hits, wrong)
+                if wrong and name == "cordon" and len(wrong_examples) < 20:
+                    wrong_examples.append(
+                        {
+                            "original": paths[i].name,
+                            "edit": key,
+                            "matched": sorted(paths[j].name for j in hits - allowed),
+                        }
+                    )
+            for name, index in ablations.items():
+                t0 = time.perf_counter()
+                hits = {m.key for m in index.query(signals[ROBUST.name])}
+                query_seconds[name].append(time.perf_counter() - t0)
+                tallies[(edit.family, "*")][name].add(i in hits, bool(hits - allowed))
+    elapsed = time.perf_counter() - started
+    return {
+        "originals": len(paths),
+        "edits": len(edit_ids),
+        "variants": len(edit_ids) * len(paths),
+        "default_signals": default_names,
+        "false_matches_distinct": {"cordon": len(false_default), "plain pdq": len(false_plain)},
+        "false_match_pairs": [[paths[i].name, paths[j].name] for i, j in false_default][:20],
+        "rows": [
+            {"family": f, "strength": s, **{n: t.row() for n, t in by.items()}}
+            for (f, s), by in tallies.items()
+        ],
+        "wrong_examples": wrong_examples,
+        "query_ms_median": {n: 1000 * statistics.median(v) for n, v in query_seconds.items()},
+        "bank": bank_size(banked),
+        "seconds": elapsed,
+    }
+
+
+def bank_size(banked: list[dict[str, Any]]) -> dict[str, float]:
+    robust = [s[ROBUST.name] for s in banked]
+    banked_views = [int((v.roles <= 1).sum()) for v in robust]
+    wire = [len(ROBUST.format(v)) for v in robust]
+    return {
+        "pdq_bytes_per_entry": 32,
+        "robust_banked_views_per_entry": statistics.mean(banked_views),
+        "robust_index_bytes_per_entry": statistics.mean(
+            32 * n + 36 * len(v.points) for n, v in zip(banked_views, robust, strict=True)
+        ),
+        "robust_wire_chars_per_entry": statistics.mean(wire),
+    }
+
+
+def timing(paths: list[Path], count: int) -> dict[str, float]:
+    """Upload-time check on one core: hash_file with the default matching signals + match."""
+    from cordon.media.image import decode_rgb
+    from cordon.media.limits import MediaLimits
+    from cordon.signals.pdq import hash_rgb
+    from cordon.signals.pdq_robust import compute
+
+    chosen = paths[:: max(1, len(paths) // count)][:count]
+    bank = Matcher()
+    names = _indexable(matching_signal_types(ContentType.IMAGE))
+    for i, p in enumerate(paths):
+        signals = _signals(p)
+        bank.add(i, {n: signals[n] for n in names})
+    phases: dict[str, list[float]] = defaultdict(list)
+    for p in chosen:
+        rgb = decode_rgb(p, MediaLimits())
+        t0 = time.perf_counter()
+        hash_rgb(rgb)
+        t1 = time.perf_counter()
+        compute(rgb)
+        t2 = time.perf_counter()
+        signals = _signals(p)
+        t3 = time.perf_counter()
+        bank.match({n: signals[n] for n in names})
+        t4 = time.perf_counter()
+        phases["plain pdq hash"].append(t1 - t0)
+        phases["pdq-robust hash"].append(t2 - t1)
+        phases["hash_file (default signals, incl. decode)"].append(t3 - t2)
+        phases["match (default signals)"].append(t4 - t3)
+        phases["upload check total"].append(t4 - t2)
+    return {name: 1000 * statistics.median(values) for name, values in phases.items()} | {
+        f"{name} p95": 1000 * float(np.percentile(values, 95)) for name, values in phases.items()
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = [
+        f"originals: {result['originals']}, edits: {result['edits']}, "
+        f"variants: {result['variants']}, run time {result['seconds']:.0f} s",
+        "false matches among distinct originals: "
+        f"cordon {result['false_matches_distinct']['cordon']}, "
+        f"plain pdq {result['false_matches_distinct']['plain pdq']}",
+        "",
+        f"{'family':<20} {'strength':<24} {'cordon':>8} {'wrong':>5} {'prec':>7} "
+        f"{'pdq@31':>8} {'wrong':>5} {'prec':>7}",
+    ]
+    for row in result["rows"]:
+        if row["strength"] == "*":
+            continue
+        c, p = row["cordon"], row["plain pdq"]
+        lines.append(
+            f"{row['family']:<20} {row['strength']:<24} {_percent(c['recall']):>8} {c['wrong']:>5} "
+            f"{_percent(c['precision']):>7} {_percent(p['recall']):>8} {p['wrong']:>5} "
+            f"{_percent(p['precision']):>7}"
+        )
+    lines += ["", "techniques (pdq-robust index options), recall per family:"]
+    names = list(ABLATIONS)
+    lines.append(f"{'family':<20} " + " ".join(f"{n[:22]:>23}" for n in names))
+    for row in result["rows"]:
+        if row["strength"] == "*":
+            lines.append(
+                f"{row['family']:<20} "
+                + " ".join(
+                    f"{_percent(row[n]['recall']):>17} w={row[n]['wrong']:<3}" for n in names
+                )
+            )
+    lines += [
+        "",
+        "query ms (median): "
+        + ", ".join(f"{n}: {v:.2f}" for n, v in result["query_ms_median"].items()),
+    ]
+    lines.append("bank: " + ", ".join(f"{k}: {v:.0f}" for k, v in result["bank"].items()))
+    if "timing_ms" in result:
+        lines.append(
+            "upload check, one core, ms: "
+            + ", ".join(f"{k}: {v:.1f}" for k, v in result["timing_ms"].items())
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="40 originals instead of all")
+    parser.add_argument("--families", help="comma-separated edit families to run (default: all)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--timing", type=int, default=100, help="images in the timing pass")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    result = run(args)
+    if args.timing:
+        result["timing_ms"] = timing(corpus(), args.timing)
+    text = report(result)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if args.quick else ""
+    (args.out / f"robustness{suffix}.json").write_text(json.dumps(result, indent=1, default=str))
+    (args.out / f"robustness{suffix}.txt").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

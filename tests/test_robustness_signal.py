@@ -1,0 +1,148 @@
+"""pdq-robust: border trimming, views, keypoint verification and the compact form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from cordon.content import ContentType
+from cordon.errors import SignalFormatError
+from cordon.matching import Matcher
+from cordon.media.normalize import Box, border_box, content_box
+from cordon.signals import get_signal_type, matching_signal_types
+from cordon.signals.base import HashOptions
+from cordon.signals.pdq import hash_rgb
+from cordon.signals.pdq_robust import Role, compute, pdq_views
+from tests.media_factory import photo_like
+
+ROBUST = get_signal_type("pdq-robust")
+PDQ = get_signal_type("pdq")
+
+
+def _photo(seed: int, size: tuple[int, int] = (480, 360)) -> np.ndarray:
+    """A textured picture with keypoints: smooth structure plus random rectangles."""
+    rng = np.random.default_rng(seed)
+    image = np.asarray(photo_like(*size, seed=seed)).copy()
+    for _ in range(40):
+        x, y = rng.integers(0, size[0] - 40), rng.integers(0, size[1] - 40)
+        w, h = rng.integers(8, 40, size=2)
+        image[y : y + h, x : x + w] = rng.integers(0, 256, size=3)
+    return image
+
+
+def _pad(rgb: np.ndarray, top: int, left: int, colour: tuple[int, int, int]) -> np.ndarray:
+    image = Image.fromarray(rgb)
+    return np.asarray(ImageOps.expand(image, border=(left, top, left, top), fill=colour))
+
+
+def _matches(bank: dict[int, np.ndarray], query: np.ndarray, signal_name: str) -> set[int]:
+    signal = get_signal_type(signal_name)
+    matcher = Matcher()
+    for key, rgb in bank.items():
+        matcher.add(key, {signal.name: signal.hash_image(rgb, HashOptions())})
+    return {m.entry_id for m in matcher.match({signal.name: signal.hash_image(query, HashOptions())})}
+
+
+def test_border_box_finds_the_picture_inside_bars_of_any_colour() -> None:
+    picture = _photo(1, (200, 120))
+    padded = _pad(picture, top=30, left=0, colour=(0, 0, 0))
+    padded = _pad(padded, top=0, left=17, colour=(200, 40, 90))
+    assert border_box(padded) == Box(30, 17, 150, 217)
+    # Nothing to trim on a picture without bars; a flat picture keeps at least 20% of a side.
+    assert border_box(picture) == Box(0, 0, 120, 200)
+    flat = np.full((100, 100, 3), 77, np.uint8)
+    box = border_box(flat)
+    assert box.height >= 20 and box.width >= 20
+
+
+def test_content_box_finds_a_picture_in_a_flat_interface() -> None:
+    canvas = np.full((600, 400, 3), 245, np.uint8)
+    canvas[:40] = (30, 90, 200)  # a header bar
+    canvas[120:360, 40:360] = _photo(2, (320, 240))
+    box = content_box(canvas)
+    assert box is not None
+    assert abs(box.top - 120) <= 8 and abs(box.bottom - 360) <= 8
+    assert abs(box.left - 40) <= 8 and abs(box.right - 360) <= 8
+    assert content_box(_photo(3)) is None  # the whole image is the picture
+
+
+def test_batch_pdq_agrees_with_the_reference_on_64x64_views() -> None:
+    views = np.stack([np.asarray(photo_like(64, 64, seed=s).convert("L")) for s in range(4)])
+    hashes, qualities = pdq_views(views)
+    for view, packed, quality in zip(views, hashes, qualities, strict=True):
+        reference = hash_rgb(np.repeat(view[:, :, None], 3, axis=2))
+        distance = (int(reference.hex, 16) ^ int(packed.tobytes().hex(), 16)).bit_count()
+        assert distance <= 4  # float rounding at the median only
+        assert quality == reference.quality
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: _pad(p, 90, 0, (0, 0, 0)),  # letterbox
+        lambda p: _pad(p, 60, 60, (255, 255, 255)),  # white padding
+        lambda p: np.ascontiguousarray(p[:, ::-1]),  # mirror
+        lambda p: np.ascontiguousarray(np.rot90(p)),  # rotation by 90
+        lambda p: np.ascontiguousarray(p[40:, 50:]),  # crop of ~12% from two edges
+    ],
+    ids=["letterbox", "padding", "mirror", "rot90", "crop"],
+)
+def test_edited_copies_match_with_pdq_robust_and_not_with_plain_pdq(edit) -> None:  # type: ignore[no-untyped-def]
+    bank = {1: _photo(10), 2: _photo(11), 3: _photo(12)}
+    query = edit(bank[2])
+    assert _matches(bank, query, "pdq-robust") == {2}
+    assert 2 not in _matches({2: bank[2]}, query, "pdq") if _has_pdq_index() else True
+
+
+def _has_pdq_index() -> bool:
+    try:
+        PDQ.make_index()
+    except ImportError:
+        return False
+    return True
+
+
+def test_plain_pdq_misses_the_letterboxed_copy() -> None:
+    original = _photo(10)
+    letterboxed = _pad(original, 90, 0, (0, 0, 0))
+    assert PDQ.compare(PDQ.hash_image(original, HashOptions()),
+                       PDQ.hash_image(letterboxed, HashOptions())).matched is False
+
+
+def test_a_picture_inside_a_collage_is_found_by_its_tile() -> None:
+    bank = {k: _photo(20 + k) for k in range(5)}
+    collage = np.concatenate(
+        [np.concatenate([bank[1], bank[2]], axis=1), np.concatenate([bank[3], _photo(99)], axis=1)]
+    )
+    assert _matches(bank, collage, "pdq-robust") == {1, 2, 3}
+
+
+def test_distinct_pictures_and_flat_pictures_do_not_match() -> None:
+    bank = {k: _photo(40 + k) for k in range(6)}
+    bank[6] = np.full((300, 300, 3), 128, np.uint8)
+    for key in range(6):
+        assert _matches({k: v for k, v in bank.items() if k != key}, bank[key], "pdq-robust") == set()
+    grey = np.full((200, 260, 3), 131, np.uint8)
+    assert _matches(bank, grey, "pdq-robust") == set()
+
+
+def test_compact_form_round_trips_and_rejects_bad_input() -> None:
+    value = compute(_photo(5))
+    text = ROBUST.format(value)
+    parsed = ROBUST.parse(text)
+    assert parsed == value
+    assert (parsed.roles == Role.FULL).sum() == 1
+    assert len(value.points) > 20
+    assert ROBUST.compare(value, parsed).matched
+    with pytest.raises(SignalFormatError):
+        ROBUST.parse("not base64 at all!")
+    with pytest.raises(SignalFormatError):
+        ROBUST.parse(text[:-8])
+    with pytest.raises(SignalFormatError):
+        ROBUST.parse(12)  # type: ignore[arg-type]
+
+
+def test_on_for_matching_but_not_printed_by_default() -> None:
+    assert ROBUST in matching_signal_types(ContentType.IMAGE)
+    assert not ROBUST.default_for
