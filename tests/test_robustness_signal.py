@@ -41,7 +41,8 @@ def _matches(bank: dict[int, np.ndarray], query: np.ndarray, signal_name: str) -
     matcher = Matcher()
     for key, rgb in bank.items():
         matcher.add(key, {signal.name: signal.hash_image(rgb, HashOptions())})
-    return {m.entry_id for m in matcher.match({signal.name: signal.hash_image(query, HashOptions())})}
+    value = signal.hash_image(query, HashOptions())
+    return {m.entry_id for m in matcher.match({signal.name: value})}
 
 
 def test_border_box_finds_the_picture_inside_bars_of_any_colour() -> None:
@@ -122,7 +123,8 @@ def test_distinct_pictures_and_flat_pictures_do_not_match() -> None:
     bank = {k: _photo(40 + k) for k in range(6)}
     bank[6] = np.full((300, 300, 3), 128, np.uint8)
     for key in range(6):
-        assert _matches({k: v for k, v in bank.items() if k != key}, bank[key], "pdq-robust") == set()
+        others = {k: v for k, v in bank.items() if k != key}
+        assert _matches(others, bank[key], "pdq-robust") == set()
     grey = np.full((200, 260, 3), 131, np.uint8)
     assert _matches(bank, grey, "pdq-robust") == set()
 

@@ -28,6 +28,7 @@ __all__ = [
 # Order matters for display: perceptual signals first, then exact digests.
 _BUILTIN_MODULES = (
     "cordon.signals.pdq",
+    "cordon.signals.pdq_robust",
     "cordon.signals.vpdq",
     "cordon.signals.tmk",
     "cordon.signals.md5",
