@@ -44,6 +44,7 @@ def small_levels(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink the LSM levels so that a few dozen writes exercise every flush and rebuild."""
     monkeypatch.setattr(pdq_index, "_BUFFER_CAP", 8)
     monkeypatch.setattr(pdq_index, "_DELTA_MIN", 32)
+    monkeypatch.setattr(pdq_index, "_GROUP_CANDIDATES", 4)  # batches split across threads
 
 
 # --- the reference needles and haystack ------------------------------------------------------
@@ -147,8 +148,13 @@ def test_writes_keep_results_equal_to_brute_force(
             query = near()
             assert found(index, query) == brute(model, query, 31)
         assert len(index) == len(model)
-    for query in [*centres, near()]:
+    queries = [*centres, near(), near()]
+    for query in queries:
         assert found(index, query) == brute(model, query, 31)
+    batched = index.query_many([PdqHash(q) for q in queries])
+    assert [[(m.key, m.distance) for m in ms] for ms in batched] == [
+        brute(model, q, 31) for q in queries
+    ]
     for key in range(60):
         assert (key in index) == (key in model)
 

@@ -43,13 +43,18 @@ _BUFFER_CAP = 4096
 _DELTA_MIN = 1 << 16
 # Candidates beyond this share of the rows cost more to gather at random than a plain scan.
 _SCAN_SHARE = 0.25
-# Bounds the temporaries of one batched lookup (candidate rows are 32 bytes each).
-_BATCH_CANDIDATES = 1 << 22
+# Candidates verified in one step of a batched lookup: 2 MB of rows, which stay in cache.
+_GROUP_CANDIDATES = 1 << 16
 _SCAN_BLOCK = 1 << 18
 _SNAPSHOT_FORMAT = "cordon-pdq-index"
 _SNAPSHOT_VERSION = 1
 _INT64 = np.iinfo(np.int64)
 _TABLES = np.arange(CHUNKS)[None, :, None]
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
 
 
 def hashes_to_words(hexes: Sequence[str]) -> np.ndarray:
@@ -236,8 +241,7 @@ class _Segment:
 
         if rows >= 1 << 16:
             # NumPy sorts release the GIL, so the tables build in parallel.
-            with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-                list(pool.map(fill, range(CHUNKS)))
+            list(_pool().map(fill, range(CHUNKS)))
         else:
             for table in range(CHUNKS):
                 fill(table)
@@ -278,15 +282,24 @@ class _Segment:
         scan = per_query > _SCAN_SHARE * self.rows
         parts = [self._scan(queries, np.flatnonzero(scan), radius)]
         probe = np.flatnonzero(~scan)
-        # Group the probed queries so that one group's candidates stay bounded in memory.
+        # Small groups keep each group's candidates in cache; groups run on every core
+        # (NumPy's gathers and popcounts release the GIL).
         cumulative = np.cumsum(per_query[probe])
+        groups = []
         begin = 0
         while begin < len(probe):
             before = cumulative[begin - 1] if begin else 0
-            end = max(begin + 1, int(np.searchsorted(cumulative, before + _BATCH_CANDIDATES)))
-            group = probe[begin:end]
-            parts.append(self._probe(queries, group, starts[group], lengths[group], radius))
+            end = max(begin + 1, int(np.searchsorted(cumulative, before + _GROUP_CANDIDATES)))
+            groups.append(probe[begin:end])
             begin = end
+
+        def run(group: np.ndarray) -> _Hits:
+            return self._probe(queries, group, starts[group], lengths[group], radius)
+
+        if len(groups) > 1:
+            parts += _pool().map(run, groups)
+        else:
+            parts += [run(group) for group in groups]
         return _Hits.concat(parts)
 
     def _probe(
