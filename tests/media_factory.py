@@ -52,3 +52,47 @@ def png_bomb(path: Path, width: int = 50_000, height: int = 50_000) -> Path:
     data = b"\x89PNG\r\n\x1a\n" + header + _png_chunk(b"IDAT", body) + _png_chunk(b"IEND", b"")
     path.write_bytes(data)
     return path
+
+
+def scene_frames(
+    seconds: int, fps: int, size: tuple[int, int], photos: list[Path], seed: int = 0
+) -> list[np.ndarray]:
+    """Frames of a video whose scene changes every second (a different real photo, so each
+    second hashes apart), with a slow pan inside each scene, as in real footage."""
+    width, height = size
+    order = np.random.default_rng(seed).permutation(len(photos))
+    frames = []
+    for second in range(seconds):
+        with Image.open(photos[order[second % len(photos)]]) as photo:
+            scene = np.asarray(photo.convert("RGB").resize((width + fps * 2, height)))
+        for step in range(fps):
+            frames.append(np.ascontiguousarray(scene[:, step * 2 : step * 2 + width]))
+    return frames
+
+
+def write_video(
+    path: Path,
+    frames: list[np.ndarray],
+    fps: int,
+    size: tuple[int, int] | None = None,
+    codec: str = "libx264",
+    bitrate: int | None = None,
+) -> Path:
+    """Encode RGB frames as H.264 with proper timestamps (optionally rescaled)."""
+    import av  # imported here: most tests of this module need only Pillow
+
+    height, width = frames[0].shape[:2]
+    out_width, out_height = size or (width, height)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = out_width, out_height, "yuv420p"
+        if bitrate:
+            stream.bit_rate = bitrate
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = frame.reformat(width=out_width, height=out_height, format="yuv420p")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

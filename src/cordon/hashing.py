@@ -30,15 +30,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MatchingSelection:
-    """The matching signals of each content type, limited to `names` (e.g. what banks hold).
+    """The matching signals of each content type, limited to `names` when given (e.g. to
+    the signal types that banks hold).
 
     A class rather than a closure so that it crosses process boundaries (`--jobs`).
     """
 
-    names: frozenset[str]
+    names: frozenset[str] | None = None
 
     def __call__(self, content_type: ContentType) -> list[SignalType]:
-        return [s for s in matching_signal_types(content_type) if s.name in self.names]
+        chosen = matching_signal_types(content_type)
+        return chosen if self.names is None else [s for s in chosen if s.name in self.names]
 
 
 @dataclass

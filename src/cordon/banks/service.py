@@ -301,6 +301,13 @@ class Banks:
             raise UnknownEntryError(f"bank {name!r} has no entry {entry_id}")
         return Entry.of(name, row)
 
+    def entries_by_id(self, entry_ids: Iterable[int]) -> dict[int, Entry]:
+        """Entries of any bank by id; ids that do not exist are left out."""
+        with self.store.read() as connection:
+            names = {bank.id: bank.name for bank in repo.list_banks(connection)}
+            rows = repo.get_entries(connection, entry_ids)
+        return {row.id: Entry.of(names[row.bank_id], row) for row in rows}
+
     def entries(self, name: str, include_withdrawn: bool = False) -> Iterator[Entry]:
         with self.store.read() as connection:
             bank = self._bank(connection, name)

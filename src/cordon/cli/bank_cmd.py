@@ -15,6 +15,7 @@ from cordon.banks import AUTO, FORMATS, Banks, ImportSummary, RawRecord
 from cordon.cli.hash_cmd import hash_items, parse_frame_size
 from cordon.cli.output import FORMAT_OPTION, print_json, progress_bar, warn
 from cordon.errors import CordonError
+from cordon.hashing import MatchingSelection, SignalSelection
 from cordon.inputs import iter_inputs
 from cordon.signals import HashOptions, all_signal_types, parse_signal_names
 from cordon.store import Store
@@ -170,7 +171,10 @@ def add_command(
         raise click.BadParameter("standard input cannot be added; give file paths",
                                  param_hint="PATH")
     try:
-        signals = parse_signal_names(",".join(signal_names)) if signal_names else None
+        # Without --signal, bank what matching uses (robustness signals included).
+        signals: SignalSelection = (
+            parse_signal_names(",".join(signal_names)) if signal_names else MatchingSelection()
+        )
     except CordonError as exc:
         raise click.BadParameter(str(exc), param_hint="--signal") from None
     banks = open_banks(database_url)

@@ -10,13 +10,40 @@ from cordon import __version__
 from cordon.cli.bank_cmd import bank_group
 from cordon.cli.db_cmd import db_group
 from cordon.cli.hash_cmd import hash_command
+from cordon.cli.match_cmd import match_command
 from cordon.errors import CordonError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class FatalError(click.ClickException):
+    """A CordonError that ends the command: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"cordon: error: {self.format_message()}", err=True)
+
+
+class CordonGroup(click.Group):
+    """Turns CordonError into FatalError for every subcommand, however it is invoked."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CordonError as exc:
+            raise FatalError(str(exc)) from None
+
+
+@click.group(
+    cls=CordonGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="cordon")
-@click.option("--db", "database_url", metavar="URL",
-              help="Database URL (default: $CORDON_DATABASE_URL, else $CORDON_HOME/cordon.db).")
+@click.option(
+    "--db",
+    "database_url",
+    metavar="URL",
+    help="Database URL (default: $CORDON_DATABASE_URL, else $CORDON_HOME/cordon.db).",
+)
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None) -> None:
     """Cordon: share and match fingerprints of terrorist and violent-extremist content."""
@@ -26,6 +53,7 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
 cli.add_command(hash_command)
 cli.add_command(bank_group)
 cli.add_command(db_group)
+cli.add_command(match_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -135,8 +135,8 @@ class SignalType(ABC, Generic[V]):
         raise NotImplementedError(f"{self.name} has no index yet")
 
     def computed_for_matching(self, content_type: ContentType) -> bool:
-        chosen = self.default_for if self.matching_default_for is None else self.matching_default_for
-        return content_type in chosen
+        chosen = self.matching_default_for
+        return content_type in (self.default_for if chosen is None else chosen)
 
     def threshold(self, threshold: float | None) -> float:
         return self.default_threshold if threshold is None else threshold

@@ -342,6 +342,15 @@ def get_entry(connection: Connection, bank_id: int, entry_id: int) -> EntryRow |
     return next(_with_details(connection, list(connection.execute(query))), None)
 
 
+def get_entries(connection: Connection, entry_ids: Iterable[int]) -> list[EntryRow]:
+    """Entries by id, whatever their bank (matches name entries by id alone)."""
+    ids = sorted(set(entry_ids))
+    rows: list[Any] = []
+    for chunk in _chunks(ids):
+        rows.extend(connection.execute(select(entries).where(entries.c.id.in_(chunk))))
+    return list(_with_details(connection, rows))
+
+
 def _with_details(connection: Connection, rows: list[Any]) -> Iterator[EntryRow]:
     ids = [row.id for row in rows]
     signals: dict[int, list[SignalDraft]] = defaultdict(list)
