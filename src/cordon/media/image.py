@@ -1,9 +1,12 @@
 """Guarded image decoding for perceptual hashing.
 
 PDQ only looks at a 64x64 luma grid (through a box filter of about 1/128 of the side), so
-decoding a 4000-pixel JPEG at full size is wasted work: the JPEG decoder can scale down by
-1/2, 1/4 or 1/8 during the inverse DCT (Pillow's `draft`), which is several times faster and
-changes the hash by a few bits at most (see docs/benchmarks.md for the measured drift).
+decoding a 4000-pixel photo at full size is wasted work: the JPEG decoder can scale down by
+1/2, 1/4 or 1/8 during the inverse DCT (Pillow's `draft`), other formats are box-reduced by an
+integer factor, and PDQ then filters a few hundred thousand pixels instead of ten million.
+Most photos hash within a few bits of the full-size hash that way; smooth pictures (gradients,
+skies) have many DCT coefficients near the median and drift more, so when the reduced hash is
+not stable under one more halving we decode at twice the size (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from cordon.errors import MediaError
 from cordon.media.limits import MediaLimits
 
-# Smallest side we ask the JPEG decoder for. 512 keeps the Jarosz filter of PDQ averaging
-# windows of 4+ decoded pixels, which is where draft decoding stops drifting the hash.
+# Smallest side we ask the decoders for. 512 keeps the Jarosz filter of PDQ averaging
+# windows of 4+ decoded pixels, which is where reduced decoding stops drifting most hashes.
 PDQ_DECODE_SIDE = 512
+# A reduced decode whose PDQ moves by this many bits when halved once more is fragile: its
+# hash is decoded again at twice the size (PDQ bits flip in pairs around the median).
+_UNSTABLE_BITS = 12
+# Modes whose channels are independent, so a box reduce before conversion gives the same
+# pixels as after it; others (alpha is premultiplied by `reduce`, palettes cannot be
+# averaged, wide modes are rescaled on their range) are converted to RGB first.
+_REDUCE_FIRST_MODES = {"RGB", "L", "CMYK", "YCbCr", "RGBX"}
 
 # Pillow's own bomb check is a warning below 2x its limit; we enforce our limit ourselves.
 Image.MAX_IMAGE_PIXELS = None
@@ -68,6 +78,55 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _reduced(image: Image.Image, min_side: int) -> Image.Image:
+    """Decode (at reduced scale where the format allows) and box-reduce to about `min_side`."""
+    if image.format == "JPEG":
+        image.draft("RGB", (min_side, min_side))
+    image.load()
+    if image.mode not in _REDUCE_FIRST_MODES:
+        image = _to_rgb(image)
+    factor = min(image.size) // min_side
+    if factor >= 2:
+        # Formats without scaled decoding (PNG, WebP...): a box reduce is what PDQ's own
+        # filter would do, at a fraction of the cost of filtering every pixel.
+        image = image.reduce(factor)
+    return image
+
+
+def _finish(image: Image.Image) -> np.ndarray:
+    image = ImageOps.exif_transpose(image) or image
+    array = np.asarray(_to_rgb(image))
+    if array.ndim != 3 or array.shape[2] != 3 or array.size == 0:
+        raise MediaError("the image decoded to an unexpected pixel layout")
+    return array
+
+
+def _unstable(rgb: np.ndarray) -> bool:
+    """True when the PDQ hash of a reduced decode moves a lot under one more halving."""
+    # Imported here: the media layer only borrows PDQ to size its decodes.
+    from cordon.signals.pdq import hamming, hash_rgb
+
+    if min(rgb.shape[:2]) < 128:
+        return False
+    half = np.asarray(Image.fromarray(rgb).reduce(2))
+    return hamming(hash_rgb(rgb).hex, hash_rgb(half).hex) >= _UNSTABLE_BITS
+
+
+def _decode(
+    path: Path, image: Image.Image, limits: MediaLimits, min_side: int | None
+) -> np.ndarray:
+    full_side = min(image.size)
+    if min_side is None or full_side < 2 * min_side:
+        image.load()
+        return _finish(image)
+    array = _finish(_reduced(image, min_side))
+    if min(array.shape[:2]) * 2 <= full_side and _unstable(array):
+        # Fragile hash: decode again at twice the size (the header is re-read because a
+        # JPEG's decode scale can only be chosen before its pixels are loaded).
+        array = _finish(_reduced(open_image(path, limits), 2 * min_side))
+    return array
+
+
 def decode_rgb(
     path: Path,
     limits: MediaLimits,
@@ -76,23 +135,14 @@ def decode_rgb(
 ) -> np.ndarray:
     """Decode an image as an HxWx3 uint8 array, upright (EXIF orientation applied).
 
-    With `min_side`, decoders that can scale while decoding (JPEG) return an image whose
-    sides are still at least `min_side`; None decodes at full resolution.
+    With `min_side`, large images come back reduced (by scaled JPEG decoding or an integer
+    box reduce) with sides still at least `min_side`; None decodes at full resolution.
     """
     image = open_image(path, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if min_side is not None and image.format == "JPEG":
-                image.draft("RGB", (min_side, min_side))
-            image.load()
-            if min_side is not None and min(image.size) >= 2 * min_side:
-                # Formats without scaled decoding (PNG, WebP...): a box reduce is what PDQ's
-                # own filter would do, at a fraction of the cost of hashing every pixel.
-                image = image.reduce(min(image.size) // min_side)
-            image = ImageOps.exif_transpose(image) or image
-            rgb = _to_rgb(image)
-            array = np.asarray(rgb)
+            return _decode(path, image, limits, min_side)
     except MediaError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -101,9 +151,6 @@ def decode_rgb(
         raise MediaError("the image is too large to decode in memory") from None
     except Image.DecompressionBombError as exc:  # defensive: we disable the global limit
         raise MediaError(f"possible decompression bomb: {_describe(exc)}") from None
-    if array.ndim != 3 or array.shape[2] != 3 or array.size == 0:
-        raise MediaError("the image decoded to an unexpected pixel layout")
-    return array
 
 
 def is_animated(path: Path, limits: MediaLimits) -> bool:
