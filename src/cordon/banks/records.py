@@ -87,6 +87,13 @@ class SignalCache:
 
     def __init__(self) -> None:
         self._types: dict[str, SignalType] = {}
+        self._implied: dict[tuple[str, ...], str | None] = {}
+
+    def implied_content_type(self, types: list[SignalType]) -> str | None:
+        key = tuple(t.name for t in types)
+        if key not in self._implied:
+            self._implied[key] = _implied_content_type(types)
+        return self._implied[key]
 
     def get(self, name: str) -> SignalType:
         signal = self._types.get(name)
@@ -98,11 +105,9 @@ class SignalCache:
 def signal_draft(signal: SignalType, value: Any) -> SignalDraft:
     """Validate a value given in compact or JSON form, or already parsed."""
     if isinstance(value, str):
-        parsed = signal.parse(value)
-    elif isinstance(value, dict):
-        parsed = signal.from_json(value)
-    else:
-        parsed = value
+        # The compact form carries nothing beyond itself, so there is no detail to keep.
+        return SignalDraft.of(signal.name, signal.format(signal.parse(value)))
+    parsed = signal.from_json(value) if isinstance(value, dict) else value
     extra = {k: v for k, v in signal.to_json(parsed).items() if k != "hash" and v is not None}
     return SignalDraft.of(signal.name, signal.format(parsed), extra or None)
 
@@ -132,7 +137,7 @@ def to_draft(record: RawRecord, signals: SignalCache) -> EntryDraft:
             known = ", ".join(c.value for c in ContentType)
             raise CordonError(f"unknown content type {content_type!r} (known: {known})") from None
     else:
-        content_type = _implied_content_type(types)
+        content_type = signals.implied_content_type(types)
     return EntryDraft(
         signals=drafts,
         labels={clean_label(label) for label in record.labels},

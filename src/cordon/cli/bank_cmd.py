@@ -213,7 +213,9 @@ def add_command(
 @click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=10_000,
               show_default=True, help="Records stored per transaction.")
 @DB_OPTION
-@FORMAT_OPTION
+@click.option("--output-format", "output_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True,
+              help="The summary for people (text) or programs (json).")
 def import_command(
     name: str, file: str, input_format: str, batch_size: int, database_url: str | None,
     output_format: str,

@@ -30,7 +30,10 @@ class CordonGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CordonError as exc:
-            raise FatalError(str(exc)) from None
+            error = FatalError(str(exc))
+            # Usage errors exit 2; failures at run time (e.g. a locked database) carry their own.
+            error.exit_code = getattr(exc, "exit_code", FatalError.exit_code)
+            raise error from None
 
 
 @click.group(

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
+from cordon.store.bulk import allocate_entry_ids, bulk_insert
 from cordon.store.database import Writer
 from cordon.store.models import banks, entries, entry_labels, entry_signals
 from cordon.store.types import utcnow
@@ -211,10 +212,17 @@ def _merge_batch(drafts: Iterable[EntryDraft]) -> list[EntryDraft]:
     return merged
 
 
-def _signal_rows(bank_id: int, entry_id: int, signals: Iterable[SignalDraft]) -> Iterator[dict]:
+_ENTRY_COLUMNS = ("id", "bank_id", "content_type", "source", "note", "created_at", "updated_at",
+                  "withdrawn_at", "change_seq")
+_SIGNAL_COLUMNS = ("bank_id", "signal_type", "lookup", "entry_id", "value", "detail")
+_LABEL_COLUMNS = ("entry_id", "label")
+
+
+def _signal_rows(
+    bank_id: int, entry_id: int, signals: Iterable[SignalDraft]
+) -> Iterator[tuple[Any, ...]]:
     for s in signals:
-        yield {"bank_id": bank_id, "signal_type": s.signal_type, "lookup": s.lookup,
-               "entry_id": entry_id, "value": s.value, "detail": s.detail}
+        yield (bank_id, s.signal_type, s.lookup, entry_id, s.value, s.detail)
 
 
 def upsert_entries(writer: Writer, bank_id: int, drafts: Iterable[EntryDraft]) -> UpsertCounts:
@@ -238,29 +246,27 @@ def upsert_entries(writer: Writer, bank_id: int, drafts: Iterable[EntryDraft]) -
             fresh.append(draft)
         else:
             known.append((entry_id, draft))
-    signal_rows: list[dict] = []
-    label_rows: list[dict] = []
+    signal_rows: list[tuple[Any, ...]] = []
+    label_rows: list[tuple[int, str]] = []
     if fresh:
+        ids = allocate_entry_ids(connection, len(fresh))
+        seqs = writer.next_seqs(len(fresh))
         rows = [
-            {"bank_id": bank_id, "content_type": d.content_type, "source": d.source,
-             "note": d.note, "created_at": now, "updated_at": now,
-             "withdrawn_at": now if d.withdrawn else None, "change_seq": seq}
-            for d, seq in zip(fresh, writer.next_seqs(len(fresh)), strict=True)
+            (entry_id, bank_id, d.content_type, d.source, d.note, now, now,
+             now if d.withdrawn else None, seq)
+            for entry_id, d, seq in zip(ids, fresh, seqs, strict=True)
         ]
-        statement = insert(entries).returning(entries.c.id, sort_by_parameter_order=True)
-        ids = connection.execute(statement, rows).scalars().all()
+        bulk_insert(connection, entries, _ENTRY_COLUMNS, rows)
         for entry_id, draft in zip(ids, fresh, strict=True):
             signal_rows.extend(_signal_rows(bank_id, entry_id, draft.signals))
-            label_rows.extend({"entry_id": entry_id, "label": lb} for lb in sorted(draft.labels))
-            counts.entry_ids.append(entry_id)
+            label_rows.extend((entry_id, label) for label in draft.labels)
+        counts.entry_ids.extend(ids)
         counts.created = len(fresh)
         counts.withdrawn += sum(d.withdrawn for d in fresh)
     if known:
         _merge_known(writer, bank_id, known, existing, now, counts, signal_rows, label_rows)
-    if signal_rows:
-        connection.execute(insert(entry_signals), signal_rows)
-    if label_rows:
-        connection.execute(insert(entry_labels), label_rows)
+    bulk_insert(connection, entry_signals, _SIGNAL_COLUMNS, signal_rows)
+    bulk_insert(connection, entry_labels, _LABEL_COLUMNS, label_rows)
     return counts
 
 
@@ -271,8 +277,8 @@ def _merge_known(
     existing: dict[tuple[str, str], int],
     now: datetime,
     counts: UpsertCounts,
-    signal_rows: list[dict],
-    label_rows: list[dict],
+    signal_rows: list[tuple[Any, ...]],
+    label_rows: list[tuple[int, str]],
 ) -> None:
     connection = writer.connection
     ids = sorted({entry_id for entry_id, _ in known})
@@ -302,7 +308,7 @@ def _merge_known(
         for signal in new_signals:
             existing[signal.key] = entry_id
         signal_rows.extend(_signal_rows(bank_id, entry_id, new_signals))
-        label_rows.extend({"entry_id": entry_id, "label": lb} for lb in sorted(new_labels))
+        label_rows.extend((entry_id, label) for label in new_labels)
         if withdraw:
             withdrawn_at[entry_id] = now
             counts.withdrawn += 1
