@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from cordon.banks import Banks
 from cordon.errors import CordonError
-from cordon.store import Store, StoreError
-from cordon.store import migrate
+from cordon.store import Store, StoreError, migrate
 from cordon.store.models import entries
 from cordon.store.types import utcnow
 
@@ -122,5 +121,5 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     Store(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
-    with pytest.raises(CordonError, match="revision '9999'.*upgrade Cordon"):
+    with pytest.raises(CordonError, match=r"revision '9999'.*upgrade Cordon"):
         Store(f"sqlite:///{path}")
