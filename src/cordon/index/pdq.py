@@ -424,7 +424,11 @@ def _empty_segment() -> _Segment:
 
 
 class PdqIndex(SignalIndex[PdqHash]):
-    """Exact PDQ Hamming range search: the same result set as a brute-force scan."""
+    """Exact PDQ Hamming range search: the same result set as a brute-force scan.
+
+    Queries may run from several threads at once; writes need the caller's lock, as they
+    swap segments that a concurrent query could be reading.
+    """
 
     def __init__(self, threshold: int = DEFAULT_THRESHOLD) -> None:
         self.threshold = _check_threshold(threshold, DEFAULT_THRESHOLD)
