@@ -108,8 +108,9 @@ def _unstable(rgb: np.ndarray) -> bool:
 
     if min(rgb.shape[:2]) < 128:
         return False
-    half = np.asarray(Image.fromarray(rgb).reduce(2))
-    return hamming(hash_rgb(rgb).hex, hash_rgb(half).hex) >= _UNSTABLE_BITS
+    half = hash_rgb(np.asarray(Image.fromarray(rgb).reduce(2)))
+    # `rgb` last: its hash stays cached for the PDQ signal, which hashes the same array next.
+    return hamming(hash_rgb(rgb).hex, half.hex) >= _UNSTABLE_BITS
 
 
 def _decode(

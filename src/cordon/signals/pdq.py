@@ -4,6 +4,7 @@ reference C++ implementation, so our hashes are the ones other platforms compute
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +54,22 @@ def _prepare(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
+# The decoder checks a reduced decode's hash for stability before the signal hashes the same
+# array again; remembering the last read-only array hashed (by identity, weakly) saves that
+# second PDQ pass, which costs as much as decoding a JPEG at reduced scale.
+_last_hashed: tuple[weakref.ref[np.ndarray], PdqHash] | None = None
+
+
 def hash_rgb(rgb: np.ndarray) -> PdqHash:
+    global _last_hashed
+    last = _last_hashed
+    if last is not None and last[0]() is rgb:
+        return last[1]
     bits, quality = pdqhash.compute(_prepare(rgb))
-    return PdqHash(bits_to_hex(bits), int(quality))
+    value = PdqHash(bits_to_hex(bits), int(quality))
+    if not rgb.flags.writeable:
+        _last_hashed = (weakref.ref(rgb), value)
+    return value
 
 
 def hash_rgb_dihedral(rgb: np.ndarray) -> list[PdqHash]:
