@@ -95,13 +95,14 @@ class EntrySignal(Base):
 
     __tablename__ = "entry_signals"
 
+    # A fixed-size digest of `value`: values can be hundreds of kilobytes (TMK), keys cannot.
+    # It leads the primary key, so exact matches across banks are index lookups.
+    lookup: Mapped[str] = mapped_column(String(LOOKUP_LENGTH), primary_key=True)
     # The bank is repeated here so that the primary key is the bank-wide exact-match key.
     bank_id: Mapped[int] = mapped_column(
         ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
     )
     signal_type: Mapped[str] = mapped_column(String(SIGNAL_TYPE_MAX), primary_key=True)
-    # A fixed-size digest of `value`: values can be hundreds of kilobytes (TMK), keys cannot.
-    lookup: Mapped[str] = mapped_column(String(LOOKUP_LENGTH), primary_key=True)
     entry_id: Mapped[int] = mapped_column(
         ForeignKey("entries.id", ondelete="CASCADE"), nullable=False, index=True
     )

@@ -72,7 +72,9 @@ def upgrade() -> None:
             name="fk_entry_signals_entry_id_entries",
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("bank_id", "signal_type", "lookup", name="pk_entry_signals"),
+        # The digest leads so that exact matches across every bank, and the existence checks
+        # of bulk imports, are index lookups whatever the planner thinks of the other columns.
+        sa.PrimaryKeyConstraint("lookup", "bank_id", "signal_type", name="pk_entry_signals"),
     )
     op.create_index("ix_entry_signals_entry_id", "entry_signals", ["entry_id"])
     op.create_table(
