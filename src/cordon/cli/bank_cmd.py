@@ -13,7 +13,7 @@ import click
 
 from cordon.banks import AUTO, FORMATS, Banks, ImportSummary, RawRecord
 from cordon.cli.hash_cmd import hash_items, parse_frame_size
-from cordon.cli.output import FORMAT_OPTION, print_json, progress_bar, warn
+from cordon.cli.output import FORMAT_OPTION, hashing_options, print_json, progress_bar, warn
 from cordon.errors import CordonError
 from cordon.hashing import MatchingSelection, SignalSelection
 from cordon.inputs import iter_inputs
@@ -149,11 +149,7 @@ def _report(summary: ImportSummary, output_format: str, what: str) -> None:
     help="Signal types to compute (default: every default signal of the content type). "
     f"Known: {', '.join(s.name for s in all_signal_types())}.",
 )
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Files hashed in parallel (processes).")
-@click.option("--fps", type=click.FloatRange(0, 240), default=1.0, show_default=True,
-              help="Video frames per second hashed by frame-level signals; 0 = every frame.")
-@click.option("--frame-size", metavar="WxH", help="Downscale video frames before hashing them.")
+@hashing_options
 @DB_OPTION
 @FORMAT_OPTION
 def add_command(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from cordon.cli.output import FORMAT_OPTION, print_json, progress_bar, track, warn
+from cordon.cli.output import FORMAT_OPTION, hashing_options, print_json, progress_bar, track, warn
 from cordon.errors import CordonError
 from cordon.hashing import HashResult, SignalSelection, hash_file
 from cordon.inputs import STDIN, InputItem, iter_inputs, spool_stdin
@@ -100,22 +100,7 @@ def print_text(result: HashResult) -> None:
     f"Known: {', '.join(s.name for s in all_signal_types())}.",
 )
 @FORMAT_OPTION
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(1, 256),
-    default=1,
-    show_default=True,
-    help="Files hashed in parallel (processes).",
-)
-@click.option(
-    "--fps",
-    type=click.FloatRange(0, 240),
-    default=1.0,
-    show_default=True,
-    help="Video frames per second hashed by frame-level signals (vpdq); 0 = every frame.",
-)
-@click.option("--frame-size", metavar="WxH", help="Downscale video frames before hashing them.")
+@hashing_options
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),

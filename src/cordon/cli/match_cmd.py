@@ -13,7 +13,7 @@ from cordon.banks import Banks
 from cordon.banks.service import Entry
 from cordon.cli.bank_cmd import DB_OPTION, open_banks
 from cordon.cli.hash_cmd import hash_items, parse_frame_size
-from cordon.cli.output import FORMAT_OPTION, print_json, progress_bar, track, warn
+from cordon.cli.output import FORMAT_OPTION, hashing_options, print_json, progress_bar, track, warn
 from cordon.errors import CordonError, SignalFormatError
 from cordon.hashing import HashResult, MatchingSelection
 from cordon.inputs import STDIN, iter_inputs, spool_stdin
@@ -174,22 +174,7 @@ def _emit(result: MatchResult, output_format: str) -> None:
     help="Override a signal type's match threshold, e.g. pdq=24 (repeatable).",
 )
 @FORMAT_OPTION
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(1, 256),
-    default=1,
-    show_default=True,
-    help="Files hashed in parallel (processes).",
-)
-@click.option(
-    "--fps",
-    type=click.FloatRange(0, 240),
-    default=1.0,
-    show_default=True,
-    help="Video frames per second hashed by vPDQ; 0 = every frame.",
-)
-@click.option("--frame-size", metavar="WxH", help="Downscale video frames before hashing them.")
+@hashing_options
 @DB_OPTION
 def match_command(
     paths: tuple[str, ...],

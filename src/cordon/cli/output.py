@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -29,6 +29,37 @@ FORMAT_OPTION = click.option(
     show_default=True,
     help="text for people, json (one object per line) for programs.",
 )
+
+
+def hashing_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--jobs, --fps and --frame-size: how every command that hashes files samples them."""
+    for option in reversed(
+        [
+            click.option(
+                "--jobs",
+                "-j",
+                type=click.IntRange(1, 256),
+                default=1,
+                show_default=True,
+                help="Files hashed in parallel (processes).",
+            ),
+            click.option(
+                "--fps",
+                type=click.FloatRange(0, 240),
+                default=1.0,
+                show_default=True,
+                help="Video frames per second hashed by frame-level signals (vpdq); "
+                "0 = every frame.",
+            ),
+            click.option(
+                "--frame-size",
+                metavar="WxH",
+                help="Downscale video frames to WxH before frame-level hashing.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 def stderr_console() -> Console:
