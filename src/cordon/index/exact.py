@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
+from cordon.index.snapshot import snapshot_writer
 
 _SNAPSHOT_FORMAT = "cordon-exact-index"
 _SNAPSHOT_VERSION = 1
@@ -68,14 +68,8 @@ class ExactIndex(SignalIndex[str]):
             "version": _SNAPSHOT_VERSION,
             "entries": [[key, value] for key, value in self._by_key.items()],
         }
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            temporary.write_text(json.dumps(body, separators=(",", ":")))
-            os.replace(temporary, path)
-        except OSError as exc:
-            raise CordonError(
-                f"cannot write the exact index snapshot {path}: {exc.strerror}"
-            ) from None
+        with snapshot_writer(path, "exact index") as out:
+            out.write(json.dumps(body, separators=(",", ":")).encode())
 
     @classmethod
     def load(cls, path: Path) -> ExactIndex:

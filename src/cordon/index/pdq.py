@@ -27,6 +27,7 @@ import numpy as np
 
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
+from cordon.index.snapshot import snapshot_writer
 from cordon.signals.pdq import PdqHash
 
 BITS = 256
@@ -617,16 +618,9 @@ class PdqIndex(SignalIndex[PdqHash]):
             base.keys, base.words, base.alive, base.lo, base.hi, base.offsets,
             extra_keys, extra_words,
         ]
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            with open(temporary, "wb") as out:
-                for array in arrays:
-                    np.save(out, np.ascontiguousarray(array), allow_pickle=False)
-            os.replace(temporary, path)
-        except OSError as exc:
-            raise CordonError(
-                f"cannot write the pdq index snapshot {path}: {exc.strerror}"
-            ) from None
+        with snapshot_writer(path, "pdq index") as out:
+            for array in arrays:
+                np.save(out, np.ascontiguousarray(array), allow_pickle=False)
 
     @classmethod
     def load(cls, path: Path) -> PdqIndex:

@@ -18,7 +18,6 @@ of up to a few hundred thousand images (about 13 views each).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
+from cordon.index.snapshot import snapshot_writer
 from cordon.signals.pdq_robust import RobustPdq, Role
 
 # Views flatter than this PDQ quality say little: they never match, not even whole pictures.
@@ -293,9 +293,8 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
 
         keys = np.array(list(self._values), dtype=np.int64)
         texts = np.array([SIGNAL.format(v) for v in self._values.values()], dtype=object)
-        buffer = io.BytesIO()
-        np.savez(buffer, keys=keys, values=texts.astype(str), threshold=self.threshold)
-        Path(path).write_bytes(buffer.getvalue())
+        with snapshot_writer(path, "pdq-robust index") as handle:
+            np.savez(handle, keys=keys, values=texts.astype(str), threshold=self.threshold)
 
     @classmethod
     def load(cls, path: Path) -> RobustPdqIndex:

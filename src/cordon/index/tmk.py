@@ -13,6 +13,7 @@ import numpy as np
 
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
+from cordon.index.snapshot import snapshot_writer
 from cordon.signals.tmk import LEVEL1_THRESHOLD, LEVEL2_THRESHOLD, level2_scores
 from cordon.signals.tmk_format import COEFFICIENTS, DIMENSION, FPS, PERIODS, TmkHash
 
@@ -107,7 +108,7 @@ class TmkIndex(SignalIndex[TmkHash]):
             "cos": np.array([v.cos for v in values], dtype=np.float32).reshape(count, *_SHAPE),
             "sin": np.array([v.sin for v in values], dtype=np.float32).reshape(count, *_SHAPE),
         }
-        with open(path, "wb") as handle:
+        with snapshot_writer(path, "tmk index") as handle:
             np.savez(handle, **arrays)
 
     @classmethod

@@ -22,7 +22,6 @@ precision the hashes allow (about 1 s at the default 1 frame per second).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
 from cordon.index.pdq import WORDS, PdqIndex
+from cordon.index.snapshot import snapshot_writer
 from cordon.signals.vpdq import (
     COVERAGE_THRESHOLD,
     FRAME_DISTANCE_THRESHOLD,
@@ -438,25 +438,18 @@ class VpdqIndex(SignalIndex[VpdqHash]):
         size = self._columns.size
         videos = self._videos
         path = Path(path)
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            with open(temporary, "wb") as handle:
-                np.savez(
-                    handle,
-                    meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                    keys=np.array([v.key for v in videos], dtype=np.int64),
-                    n_unique=np.array([v.n_unique for v in videos], dtype=np.int64),
-                    period=np.array([v.period for v in videos], dtype=np.float64),
-                    n_frames=np.array([v.n_frames for v in videos], dtype=np.int64),
-                    words=self._columns.words[:size],
-                    seconds=self._columns.seconds[:size],
-                    uniq=self._columns.uniq[:size],
-                )
-            os.replace(temporary, path)
-        except OSError as exc:
-            raise CordonError(
-                f"cannot write the vpdq index snapshot {path}: {exc.strerror}"
-            ) from None
+        with snapshot_writer(path, "vpdq index") as handle:
+            np.savez(
+                handle,
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                keys=np.array([v.key for v in videos], dtype=np.int64),
+                n_unique=np.array([v.n_unique for v in videos], dtype=np.int64),
+                period=np.array([v.period for v in videos], dtype=np.float64),
+                n_frames=np.array([v.n_frames for v in videos], dtype=np.int64),
+                words=self._columns.words[:size],
+                seconds=self._columns.seconds[:size],
+                uniq=self._columns.uniq[:size],
+            )
 
     @classmethod
     def load(cls, path: Path) -> VpdqIndex:
