@@ -98,7 +98,8 @@ def main() -> None:
     for backend, r in results.items():
         print(f"{backend:<12} {r['lines']:>10} {r['import_s']:>10.1f} {r['lines_per_s']:>10.0f} "
               f"{r['rerun_s']:>10.1f}")
-    out = Path(__file__).with_name("import_bulk.json")
+    out = Path(__file__).with_name("results") / "import_bulk.json"
+    out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 
 
