@@ -1,6 +1,6 @@
 """Hashing throughput: Cordon against python-threatexchange (PDQ) and the reference vpdq package.
 
-    .venv/bin/python benchmarks/hashing.py [--rounds 3] [--skip-video]
+    .venv/bin/python benchmarks/hashing.py [--rounds 3] [--skip-video] [--skip-images]
 
 Images (one core, pinned): PDQ of full-resolution photos (fetched once into benchmarks/.cache)
 and of the corpus images, by threatexchange's `pdq_from_file`, by `cordon.hashing.hash_file`
@@ -199,26 +199,17 @@ def measure_video(video: Path, rounds: int) -> tuple[list[list[Any]], dict[str, 
     return rows, payload
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="repetitions (median reported)")
-    parser.add_argument("--skip-video", action="store_true")
-    args = parser.parse_args()
-    if not SHARED.is_dir():
-        sys.exit(f"the shared corpus is missing at {SHARED}; nothing to measure")
-    payload: dict[str, Any] = {"machine_cpus": os.cpu_count()}
-
-    all_cpus = os.sched_getaffinity(0)
+def measure_all_images(rounds: int, payload: dict[str, Any], all_cpus: set[int]) -> None:
     photos = fetch_photos()
     corpus = SHARED / "corpus" / "images"
     cpu = _pin_one_core()
-    print(f"images: pinned to CPU {cpu}, {args.rounds} rounds")
+    print(f"images: pinned to CPU {cpu}, {rounds} rounds")
     rows: list[list[Any]] = []
     if photos is None:
         print("skipping the photos: the corpus fetch-photos script failed or is missing")
     else:
         paths = _images(photos)
-        result = measure_images(paths, args.rounds)
+        result = measure_images(paths, rounds)
         jpegs = {p.name for p in paths if p.suffix.lower() in (".jpg", ".jpeg")}
         pngs = {p.name for p in paths if p.suffix.lower() == ".png"}
         rows += image_rows("photos", result)
@@ -226,7 +217,7 @@ def main() -> None:
         rows += image_rows("photos PNG", _subset(result, pngs))
         payload["photos"] = result
     if corpus.is_dir():
-        result = measure_images(_images(corpus), args.rounds)
+        result = measure_images(_images(corpus), rounds)
         rows += image_rows("corpus images", result)
         payload["corpus_images"] = result
     print_table(
@@ -241,12 +232,27 @@ def main() -> None:
         jobs_rows = []
         payload["jobs"] = {}
         for jobs in (1, len(all_cpus)):
-            rate = measure_jobs(photos, jobs, args.rounds)
+            rate = measure_jobs(photos, jobs, rounds)
             jobs_rows.append([f"cordon hash --signal pdq --jobs {jobs}", rate])
             payload["jobs"][jobs] = rate
         print_table("cordon hash over the photos (files/s, process start included)",
                     ["command", "files/s"], jobs_rows)
 
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions (median reported)")
+    parser.add_argument("--skip-video", action="store_true")
+    parser.add_argument("--skip-images", action="store_true")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"the shared corpus is missing at {SHARED}; nothing to measure")
+    payload: dict[str, Any] = {"machine_cpus": os.cpu_count()}
+
+    all_cpus = os.sched_getaffinity(0)
+    if not args.skip_images:
+        measure_all_images(args.rounds, payload, all_cpus)
     if not args.skip_video:
         video = compose_video()
         if video is None:
