@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     SmallInteger,
     String,
@@ -121,8 +123,126 @@ class EntryLabel(Base):
     label: Mapped[str] = mapped_column(String(LABEL_MAX), primary_key=True)
 
 
+# --- hub (revision 0002_hub) -------------------------------------------------------------------
+MEMBER_NAME_MAX = 100
+
+
+class HubMember(Base):
+    """A platform that takes part in the hub."""
+
+    __tablename__ = "hub_members"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(MEMBER_NAME_MAX), nullable=False, unique=True)
+    # admin | contributor | reader
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class HubToken(Base):
+    """An API token of a member. Only a SHA-256 digest of the token is kept."""
+
+    __tablename__ = "hub_tokens"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("hub_members.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HubBank(Base):
+    """Who owns a bank and whether every member may see it. Banks without a row here
+    (created outside the hub) are visible to admins only."""
+
+    __tablename__ = "hub_banks"
+
+    bank_id: Mapped[int] = mapped_column(
+        ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hub_members.id", ondelete="SET NULL")
+    )
+    shared_all: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class HubBankShare(Base):
+    __tablename__ = "hub_bank_shares"
+
+    bank_id: Mapped[int] = mapped_column(
+        ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("hub_members.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class HubEntry(Base):
+    """What the hub adds to an entry: its contributor, incident and feedback totals.
+
+    The totals are kept here (recomputed under the write lock on every verdict) so that the
+    feed reads them with the entry instead of aggregating feedback on every page.
+    """
+
+    __tablename__ = "hub_entries"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hub_members.id", ondelete="SET NULL"), index=True
+    )
+    # The incident workflow comes later; contributions may already name one.
+    incident: Mapped[str | None] = mapped_column(String(100), index=True)
+    confirms: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    false_positives: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    label_disputes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    disputed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class HubFeedback(Base):
+    """One member's verdict on one entry; a new verdict replaces the previous one."""
+
+    __tablename__ = "hub_feedback"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("hub_members.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    verdict: Mapped[str] = mapped_column(String(20), nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class HubAudit(Base):
+    """Who did what, when, to what and from where. Never holds tokens."""
+
+    __tablename__ = "hub_audit"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    member_id: Mapped[int | None] = mapped_column(IdType, index=True)
+    # Kept by value: the record must outlive the member.
+    member: Mapped[str | None] = mapped_column(String(MEMBER_NAME_MAX))
+    action: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    object: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 change_counter = ChangeCounter.__table__
 banks = Bank.__table__
 entries = Entry.__table__
 entry_signals = EntrySignal.__table__
 entry_labels = EntryLabel.__table__
+hub_members = HubMember.__table__
+hub_tokens = HubToken.__table__
+hub_banks = HubBank.__table__
+hub_bank_shares = HubBankShare.__table__
+hub_entries = HubEntry.__table__
+hub_feedback = HubFeedback.__table__
+hub_audit = HubAudit.__table__

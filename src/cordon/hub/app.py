@@ -1,0 +1,92 @@
+"""The hub application: routers, error shapes, middleware and lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from cordon import __version__
+from cordon.errors import CordonError
+from cordon.hub.deps import RateLimited
+from cordon.hub.errors import HubError, Unauthorized, Unprocessable
+from cordon.hub.metrics import HubMetrics, MetricsMiddleware
+from cordon.hub.middleware import GuardBody
+from cordon.hub.notify import ChangeNotifier, PgListener
+from cordon.hub.ratelimit import RateLimiter
+from cordon.hub.routes import admin, banks, entries, feed, health
+from cordon.hub.service import Hub
+from cordon.hub.settings import HubSettings
+from cordon.store import Store, StoreError
+
+log = logging.getLogger("cordon.hub")
+
+
+def create_app(settings: HubSettings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or HubSettings()
+    store = store or Store(settings.database_url)
+    notifier = ChangeNotifier()
+    hub = Hub(store, dispute_threshold=settings.dispute_threshold, notifier=notifier)
+    metrics = HubMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        notifier.bind(asyncio.get_running_loop())
+        listener = None
+        if settings.listen and store.dialect == "postgresql":
+            listener = PgListener(store.url, notifier)
+            listener.start()
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
+
+    app = FastAPI(
+        title="Cordon hub",
+        version=__version__,
+        description="The shared database of signals (hashes) and labels of terrorist and "
+                    "violent-extremist content. It never receives content.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.hub = hub
+    app.state.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    app.state.metrics = metrics
+    for router in (banks.router, entries.router, feed.router, admin.router, health.router):
+        app.include_router(router)
+
+    @app.exception_handler(HubError)
+    async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = exc.retry_after
+        detail: object = exc.errors if isinstance(exc, Unprocessable) else str(exc)
+        return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
+        log.warning("database failure: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(CordonError)
+    async def cordon_error(_request: Request, exc: CordonError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's shape, without echoing the input back (it may be megabytes).
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
+                   "type": e.get("type", "")} for e in exc.errors()[:100]]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app.add_middleware(GuardBody, limit=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

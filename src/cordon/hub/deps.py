@@ -1,0 +1,58 @@
+"""Request dependencies: the hub of the application, the authenticated member, its address."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cordon.hub.errors import HubError, Unauthorized
+from cordon.hub.ratelimit import RateLimiter, retry_after
+from cordon.hub.service import Hub
+from cordon.hub.tokens import digest
+from cordon.store.hub_repository import MemberRow
+
+_bearer = HTTPBearer(auto_error=False, description="A member token: `Authorization: Bearer T`.")
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+class RateLimited(HubError):
+    status = 429
+
+    def __init__(self, wait: float) -> None:
+        super().__init__("too many requests with this token: slow down")
+        self.retry_after = retry_after(wait)
+
+
+async def current_member(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> MemberRow:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing bearer token: send Authorization: Bearer TOKEN")
+    token = credentials.credentials
+    limiter: RateLimiter = request.app.state.limiter
+    # Keyed by the token's digest: the token itself stays out of every data structure.
+    wait = limiter.take(digest(token))
+    if wait > 0:
+        raise RateLimited(wait)
+    hub: Hub = request.app.state.hub
+    member = await run_in_threadpool(hub.authenticate, token)
+    if member is None:
+        raise Unauthorized("invalid or revoked token")
+    request.state.member = member.name
+    return member
+
+
+Member = Annotated[MemberRow, Depends(current_member)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+Client = Annotated[str | None, Depends(client_address)]

@@ -1,0 +1,1 @@
+"""The routers of the hub API, one per resource family."""

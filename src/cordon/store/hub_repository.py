@@ -1,0 +1,512 @@
+"""SQL for the hub: members and tokens, bank sharing, contributors and feedback of entries,
+the change feed, the audit log and statistics. Callers validate values first; entries
+themselves are written through `cordon.store.repository`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cordon.store import repository as repo
+from cordon.store.bulk import bulk_insert
+from cordon.store.database import Writer
+from cordon.store.models import (
+    banks,
+    change_counter,
+    entries,
+    entry_labels,
+    entry_signals,
+    hub_audit,
+    hub_bank_shares,
+    hub_banks,
+    hub_entries,
+    hub_feedback,
+    hub_members,
+    hub_tokens,
+)
+from cordon.store.repository import BankRow
+from cordon.store.types import utcnow
+
+VERDICTS = ("confirm", "false_positive", "disagree_label")
+
+
+# --- members and tokens ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class MemberRow:
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+
+
+def _member(row: Any) -> MemberRow:
+    return MemberRow(row.id, row.name, row.role, row.created_at)
+
+
+def insert_member(connection: Connection, name: str, role: str) -> MemberRow:
+    now = utcnow()
+    member_id = connection.execute(
+        insert(hub_members).returning(hub_members.c.id),
+        {"name": name, "role": role, "created_at": now},
+    ).scalar_one()
+    return MemberRow(member_id, name, role, now)
+
+
+def find_member(connection: Connection, name: str) -> MemberRow | None:
+    row = connection.execute(select(hub_members).where(hub_members.c.name == name)).first()
+    return None if row is None else _member(row)
+
+
+def list_members(connection: Connection) -> list[tuple[MemberRow, list[tuple[int, datetime]]]]:
+    """Members by name, each with its live tokens (id, created at)."""
+    live: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    query = select(hub_tokens.c.id, hub_tokens.c.member_id, hub_tokens.c.created_at).where(
+        hub_tokens.c.revoked_at.is_(None)
+    ).order_by(hub_tokens.c.id)
+    for token_id, member_id, created in connection.execute(query):
+        live[member_id].append((token_id, created))
+    rows = connection.execute(select(hub_members).order_by(hub_members.c.name))
+    return [(_member(row), live[row.id]) for row in rows]
+
+
+def member_names(connection: Connection) -> dict[int, str]:
+    return dict(connection.execute(select(hub_members.c.id, hub_members.c.name)).all())
+
+
+def insert_token(connection: Connection, member_id: int, digest: str) -> int:
+    return connection.execute(
+        insert(hub_tokens).returning(hub_tokens.c.id),
+        {"member_id": member_id, "digest": digest, "created_at": utcnow()},
+    ).scalar_one()
+
+
+def revoke_token(connection: Connection, token_id: int) -> str | None:
+    """Revoke a token; returns its member's name, or None when no live token has this id."""
+    row = connection.execute(
+        select(hub_members.c.name)
+        .join(hub_tokens, hub_tokens.c.member_id == hub_members.c.id)
+        .where(hub_tokens.c.id == token_id, hub_tokens.c.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    connection.execute(
+        update(hub_tokens).where(hub_tokens.c.id == token_id).values(revoked_at=utcnow())
+    )
+    return str(row.name)
+
+
+def member_for_token(connection: Connection, digest: str) -> MemberRow | None:
+    row = connection.execute(
+        select(hub_members)
+        .join(hub_tokens, hub_tokens.c.member_id == hub_members.c.id)
+        .where(hub_tokens.c.digest == digest, hub_tokens.c.revoked_at.is_(None))
+    ).first()
+    return None if row is None else _member(row)
+
+
+# --- banks and sharing -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class HubBankRow:
+    bank: BankRow
+    owner: str | None
+    shared_all: bool
+    shared_with: list[str]
+
+
+def share_bank(
+    connection: Connection, bank_id: int, owner_id: int, shared_all: bool,
+    member_ids: Iterable[int],
+) -> None:
+    connection.execute(insert(hub_banks), {"bank_id": bank_id, "owner_id": owner_id,
+                                           "shared_all": shared_all})
+    rows = [{"bank_id": bank_id, "member_id": m} for m in sorted(set(member_ids))]
+    if rows:
+        connection.execute(insert(hub_bank_shares), rows)
+
+
+def visible_bank_ids(connection: Connection, member: MemberRow) -> list[int] | None:
+    """Ids of the banks the member may see; None means every bank (admins)."""
+    if member.role == "admin":
+        return None
+    shared = select(hub_bank_shares.c.bank_id).where(hub_bank_shares.c.member_id == member.id)
+    query = select(hub_banks.c.bank_id).where(
+        or_(hub_banks.c.shared_all.is_(True), hub_banks.c.owner_id == member.id,
+            hub_banks.c.bank_id.in_(shared))
+    )
+    return sorted(connection.execute(query).scalars())
+
+
+def list_hub_banks(connection: Connection, bank_ids: Sequence[int] | None) -> list[HubBankRow]:
+    query = (
+        select(banks, hub_banks.c.owner_id, hub_banks.c.shared_all)
+        .outerjoin(hub_banks, hub_banks.c.bank_id == banks.c.id)
+        .order_by(banks.c.name)
+    )
+    if bank_ids is not None:
+        query = query.where(banks.c.id.in_(list(bank_ids)))
+    names = member_names(connection)
+    shares: dict[int, list[str]] = defaultdict(list)
+    for bank_id, member_id in connection.execute(select(hub_bank_shares)):
+        shares[bank_id].append(names[member_id])
+    return [
+        HubBankRow(
+            BankRow(r.id, r.name, r.description, r.created_at, r.updated_at, r.change_seq),
+            names.get(r.owner_id) if r.owner_id is not None else None,
+            bool(r.shared_all), sorted(shares[r.id]),
+        )
+        for r in connection.execute(query)
+    ]
+
+
+def bank_owner(connection: Connection, bank_id: int) -> int | None:
+    return connection.execute(
+        select(hub_banks.c.owner_id).where(hub_banks.c.bank_id == bank_id)
+    ).scalar_one_or_none()
+
+
+# --- entries ---------------------------------------------------------------------------------
+HUB_ENTRY_COLUMNS = ("entry_id", "member_id", "incident", "confirms", "false_positives",
+                     "label_disputes", "disputed")
+
+
+def insert_hub_entries(
+    connection: Connection, rows: Sequence[tuple[int, int | None, str | None]]
+) -> None:
+    """(entry id, contributor, incident) of entries just created."""
+    bulk_insert(connection, hub_entries, HUB_ENTRY_COLUMNS,
+                [(entry_id, member_id, incident, 0, 0, 0, False)
+                 for entry_id, member_id, incident in rows])
+
+
+def entry_ids_by_signal(
+    connection: Connection, bank_id: int, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Entry ids of (signal type, lookup) keys in one bank."""
+    # The store's own existence check: one indexed query per signal type and chunk.
+    return repo._existing_signals(connection, bank_id, keys)
+
+
+@dataclass(frozen=True)
+class EntryAccess:
+    id: int
+    bank_id: int
+    bank: str
+    member_id: int | None
+    withdrawn: bool
+
+
+def entry_access(connection: Connection, entry_id: int) -> EntryAccess | None:
+    row = connection.execute(
+        select(entries.c.id, entries.c.bank_id, banks.c.name, hub_entries.c.member_id,
+               entries.c.withdrawn_at)
+        .join(banks, banks.c.id == entries.c.bank_id)
+        .outerjoin(hub_entries, hub_entries.c.entry_id == entries.c.id)
+        .where(entries.c.id == entry_id)
+    ).first()
+    if row is None:
+        return None
+    return EntryAccess(row.id, row.bank_id, row.name, row.member_id, row.withdrawn_at is not None)
+
+
+def _upsert(connection: Connection, table: Any, values: dict[str, Any], keys: list[str],
+            updates: list[str]) -> None:
+    dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in updates}
+    )
+    connection.execute(statement)
+
+
+@dataclass(frozen=True)
+class FeedbackTotals:
+    confirms: int
+    false_positives: int
+    label_disputes: int
+    disputed: bool
+
+
+def record_feedback(
+    writer: Writer, entry_id: int, member_id: int, verdict: str, note: str | None,
+    dispute_threshold: int,
+) -> FeedbackTotals:
+    """Store a member's verdict (replacing its previous one), recompute the entry's totals and
+    give the entry a new change number so that followers of the feed see the change."""
+    connection = writer.connection
+    now = utcnow()
+    _upsert(connection, hub_feedback,
+            {"entry_id": entry_id, "member_id": member_id, "verdict": verdict, "note": note,
+             "updated_at": now},
+            ["entry_id", "member_id"], ["verdict", "note", "updated_at"])
+    counts = dict(connection.execute(
+        select(hub_feedback.c.verdict, func.count())
+        .where(hub_feedback.c.entry_id == entry_id)
+        .group_by(hub_feedback.c.verdict)
+    ).all())
+    totals = FeedbackTotals(counts.get("confirm", 0), counts.get("false_positive", 0),
+                            counts.get("disagree_label", 0),
+                            counts.get("false_positive", 0) >= dispute_threshold)
+    values = {"confirms": totals.confirms, "false_positives": totals.false_positives,
+              "label_disputes": totals.label_disputes, "disputed": totals.disputed}
+    changed = connection.execute(
+        update(hub_entries).where(hub_entries.c.entry_id == entry_id).values(**values)
+    ).rowcount
+    if not changed:  # an entry stored outside the hub (e.g. `cordon bank import`)
+        connection.execute(insert(hub_entries),
+                           {"entry_id": entry_id, "member_id": None, "incident": None, **values})
+    connection.execute(
+        update(entries).where(entries.c.id == entry_id)
+        .values(updated_at=now, change_seq=writer.next_seq())
+    )
+    return totals
+
+
+# --- the change feed -------------------------------------------------------------------------
+def committed_seq(connection: Connection) -> int:
+    """The last change number of a committed transaction.
+
+    Writers update the counter in the transaction that wrote their changes and take numbers
+    under its row lock, so every change numbered up to this value is committed and visible
+    to any statement that starts after this one.
+    """
+    return int(connection.execute(
+        select(change_counter.c.value).where(change_counter.c.id == 1)
+    ).scalar_one())
+
+
+@dataclass
+class FeedRow:
+    id: int
+    bank_id: int
+    content_type: str | None
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    withdrawn_at: datetime | None
+    change_seq: int
+    member_id: int | None
+    incident: str | None
+    confirms: int
+    false_positives: int
+    label_disputes: int
+    disputed: bool
+    signals: list[tuple[str, str, dict[str, Any] | None]]
+    labels: list[str]
+
+
+def _in_banks(connection: Connection, bank_ids: Sequence[int] | None) -> Any:
+    if bank_ids is None:
+        return None
+    if connection.dialect.name == "postgresql":
+        return entries.c.bank_id == any_(bindparam("bank_ids", list(bank_ids),
+                                                   type_=ARRAY(BigInteger)))
+    return entries.c.bank_id.in_(list(bank_ids))
+
+
+def feed_rows(
+    connection: Connection, after: int, high: int, limit: int, bank_ids: Sequence[int] | None
+) -> list[FeedRow]:
+    """Up to `limit` entries of the given banks changed after `after` and at most `high`, in
+    change order, with their signals, labels and feedback totals."""
+    where = [entries.c.change_seq > after, entries.c.change_seq <= high]
+    in_banks = _in_banks(connection, bank_ids)
+    if in_banks is not None:
+        where.append(in_banks)
+    query = (
+        select(entries.c.id, entries.c.bank_id, entries.c.content_type, entries.c.note,
+               entries.c.created_at, entries.c.updated_at, entries.c.withdrawn_at,
+               entries.c.change_seq, hub_entries.c.member_id, hub_entries.c.incident,
+               hub_entries.c.confirms, hub_entries.c.false_positives,
+               hub_entries.c.label_disputes, hub_entries.c.disputed)
+        .outerjoin(hub_entries, hub_entries.c.entry_id == entries.c.id)
+        .where(*where)
+        .order_by(entries.c.change_seq)
+        .limit(limit)
+    )
+    rows = [
+        FeedRow(r.id, r.bank_id, r.content_type, r.note, r.created_at, r.updated_at,
+                r.withdrawn_at, r.change_seq, r.member_id, r.incident, r.confirms or 0,
+                r.false_positives or 0, r.label_disputes or 0, bool(r.disputed), [], [])
+        for r in connection.execute(query)
+    ]
+    if not rows:
+        return rows
+    # Signals and labels of the page by the same change-number range: a range scan rather
+    # than thousands of id parameters.
+    page = [entries.c.change_seq > after, entries.c.change_seq <= rows[-1].change_seq]
+    if in_banks is not None:
+        page.append(in_banks)
+    by_id = {row.id: row for row in rows}
+    signal_query = (
+        select(entry_signals.c.entry_id, entry_signals.c.signal_type, entry_signals.c.value,
+               entry_signals.c.detail)
+        .join(entries, entries.c.id == entry_signals.c.entry_id)
+        .where(*page)
+    )
+    for entry_id, signal_type, value, detail in connection.execute(signal_query):
+        by_id[entry_id].signals.append((signal_type, value, detail))
+    label_query = (
+        select(entry_labels.c.entry_id, entry_labels.c.label)
+        .join(entries, entries.c.id == entry_labels.c.entry_id)
+        .where(*page)
+    )
+    for entry_id, label in connection.execute(label_query):
+        by_id[entry_id].labels.append(label)
+    for row in rows:
+        row.signals.sort()
+        row.labels.sort()
+    return rows
+
+
+def bank_names(connection: Connection) -> dict[int, str]:
+    return dict(connection.execute(select(banks.c.id, banks.c.name)).all())
+
+
+# --- audit -----------------------------------------------------------------------------------
+def insert_audit(
+    connection: Connection, *, member: MemberRow | None, action: str, object: str | None,
+    client: str | None, detail: dict[str, Any] | None = None,
+) -> None:
+    connection.execute(insert(hub_audit), {
+        "at": utcnow(), "member_id": member.id if member else None,
+        "member": member.name if member else None, "action": action, "object": object,
+        "client": client, "detail": detail,
+    })
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    member: str | None
+    action: str
+    object: str | None
+    client: str | None
+    detail: dict[str, Any] | None
+
+
+def list_audit(
+    connection: Connection, *, before: int | None, limit: int, member: str | None,
+    action: str | None, object_prefix: str | None, since: datetime | None,
+    until: datetime | None,
+) -> list[AuditRow]:
+    """Newest first; `before` is the id of the last record of the previous page."""
+    query = select(hub_audit).order_by(hub_audit.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(hub_audit.c.id < before)
+    if member is not None:
+        query = query.where(hub_audit.c.member == member)
+    if action is not None:
+        query = query.where(hub_audit.c.action == action)
+    if object_prefix is not None:
+        # Plain prefix comparison: no LIKE, so '%' and '_' in the filter mean themselves.
+        query = query.where(func.substr(hub_audit.c.object, 1, len(object_prefix))
+                            == object_prefix)
+    if since is not None:
+        query = query.where(hub_audit.c.at >= since)
+    if until is not None:
+        query = query.where(hub_audit.c.at < until)
+    return [AuditRow(r.id, r.at, r.member, r.action, r.object, r.client, r.detail)
+            for r in connection.execute(query)]
+
+
+# --- statistics ------------------------------------------------------------------------------
+def _month(connection: Connection, column: Any) -> Any:
+    if connection.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), literal_column("'YYYY-MM'"))
+    return func.strftime("%Y-%m", column)
+
+
+def statistics(connection: Connection, bank_ids: Sequence[int] | None) -> dict[str, Any]:
+    """Counts over the given banks (every bank when None)."""
+    scope = [] if bank_ids is None else [entries.c.bank_id.in_(list(bank_ids))]
+    live = and_(entries.c.withdrawn_at.is_(None), *scope)
+    names = member_names(connection)
+
+    def grouped(query: Any) -> dict[str, int]:
+        return {str(key): int(n) for key, n in connection.execute(query) if key is not None}
+
+    total = connection.execute(select(func.count()).select_from(entries).where(*scope)).scalar()
+    withdrawn = connection.execute(
+        select(func.count()).select_from(entries)
+        .where(entries.c.withdrawn_at.is_not(None), *scope)
+    ).scalar()
+    by_signal = grouped(
+        select(entry_signals.c.signal_type, func.count())
+        .join(entries, entries.c.id == entry_signals.c.entry_id).where(live)
+        .group_by(entry_signals.c.signal_type)
+    )
+    by_label = grouped(
+        select(entry_labels.c.label, func.count())
+        .join(entries, entries.c.id == entry_labels.c.entry_id).where(live)
+        .group_by(entry_labels.c.label)
+    )
+    by_member_id = connection.execute(
+        select(hub_entries.c.member_id, func.count())
+        .join(entries, entries.c.id == hub_entries.c.entry_id).where(*scope)
+        .group_by(hub_entries.c.member_id)
+    ).all()
+    by_contributor = {names[m]: int(n) for m, n in by_member_id if m is not None and m in names}
+    by_incident = grouped(
+        select(hub_entries.c.incident, func.count())
+        .join(entries, entries.c.id == hub_entries.c.entry_id).where(*scope)
+        .group_by(hub_entries.c.incident)
+    )
+    feedback = grouped(
+        select(hub_feedback.c.verdict, func.count())
+        .join(entries, entries.c.id == hub_feedback.c.entry_id).where(*scope)
+        .group_by(hub_feedback.c.verdict)
+    )
+    disputed = connection.execute(
+        select(func.count()).select_from(hub_entries)
+        .join(entries, entries.c.id == hub_entries.c.entry_id)
+        .where(hub_entries.c.disputed.is_(True), *scope)
+    ).scalar()
+    months: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"contributed": 0, "withdrawn": 0, "feedback": 0}
+    )
+    for key, column, table_where in (
+        ("contributed", entries.c.created_at, scope),
+        ("withdrawn", entries.c.withdrawn_at, [entries.c.withdrawn_at.is_not(None), *scope]),
+    ):
+        month = _month(connection, column)
+        for value, n in connection.execute(
+            select(month, func.count()).select_from(entries).where(*table_where).group_by(month)
+        ):
+            months[value][key] = int(n)
+    month = _month(connection, hub_feedback.c.updated_at)
+    for value, n in connection.execute(
+        select(month, func.count()).join(entries, entries.c.id == hub_feedback.c.entry_id)
+        .where(*scope).group_by(month)
+    ):
+        months[value]["feedback"] = int(n)
+    return {
+        "entries": int(total or 0), "live": int((total or 0) - (withdrawn or 0)),
+        "withdrawn": int(withdrawn or 0), "disputed": int(disputed or 0),
+        "by_signal_type": dict(sorted(by_signal.items())),
+        "by_label": dict(sorted(by_label.items())),
+        "by_contributor": dict(sorted(by_contributor.items())),
+        "by_incident": dict(sorted(by_incident.items())),
+        "feedback": {verdict: feedback.get(verdict, 0) for verdict in VERDICTS},
+        "by_month": {m: months[m] for m in sorted(months)},
+    }
