@@ -10,6 +10,7 @@ from cordon import __version__
 from cordon.cli.bank_cmd import bank_group
 from cordon.cli.db_cmd import db_group
 from cordon.cli.hash_cmd import hash_command
+from cordon.cli.hub_cmd import hub_group
 from cordon.cli.match_cmd import match_command
 from cordon.errors import CordonError
 
@@ -57,6 +58,7 @@ cli.add_command(hash_command)
 cli.add_command(bank_group)
 cli.add_command(db_group)
 cli.add_command(match_command)
+cli.add_command(hub_group)
 
 
 def main(argv: list[str] | None = None) -> None:
