@@ -282,6 +282,7 @@ class VpdqIndex(SignalIndex[VpdqHash]):
         self._dead_frames = 0
         self._alive = np.zeros(0, dtype=bool)
         self._n_unique = np.zeros(0, dtype=np.float64)
+        self._keys = np.zeros(0, dtype=np.int64)
 
     # --- building ------------------------------------------------------------------------
     def add(self, key: int, value: VpdqHash) -> None:
@@ -319,6 +320,7 @@ class VpdqIndex(SignalIndex[VpdqHash]):
         self._n_unique = np.fromiter(
             (max(1, v.n_unique) for v in self._videos), dtype=np.float64
         )
+        self._keys = np.fromiter((v.key for v in self._videos), dtype=np.int64)
 
     def _compact(self) -> None:
         """Drop removed videos and renumber slots and frame ids."""
@@ -410,6 +412,29 @@ class VpdqIndex(SignalIndex[VpdqHash]):
             matches.append(IndexMatch(video.key, match.distance, match.detail()))
         matches.sort(key=lambda m: (m.distance, m.detail["best_frame_distance"], m.key))
         return matches
+
+    def query_frames(
+        self, words: np.ndarray, frame_threshold: int | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Frame-level lookup for single frames (live streams): per (4 x uint64) query row,
+        the (video keys, reference seconds, distances) of every banked usable frame within
+        the frame threshold, closest first."""
+        if not len(self._frames):
+            return [(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))] * len(words)
+        keys = self._keys
+        found = []
+        for rows, dist in self._frames.query_arrays(words, frame_threshold):
+            slots = self._columns.owner[rows]
+            alive = self._alive[slots]
+            found.append(
+                (keys[slots[alive]], self._columns.seconds[rows[alive]], dist[alive])
+            )
+        return found
+
+    def period_of(self, key: int) -> float:
+        """The sampling period (seconds) of the hash indexed under `key`, 0 if unknown."""
+        slot = self._slot_of.get(int(key))
+        return 0.0 if slot is None else self._videos[slot].period
 
     def _coverages(
         self, query: PreparedHash, qi: np.ndarray, rows: np.ndarray, owner: np.ndarray
