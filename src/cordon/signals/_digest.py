@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import ClassVar
 
 from cordon.content import ContentType
 from cordon.errors import SignalFormatError
 from cordon.signals.base import Comparison, SignalType
+from cordon.signals.pdq import HEX_DIGITS
 
 
 class _Digest:
@@ -45,7 +45,7 @@ class DigestSignal(SignalType[str]):
             raise SignalFormatError(
                 f"a {self.name} hash has {self.hex_length} hex characters, got {len(value)}"
             )
-        if not re.fullmatch(r"[0-9a-f]+", value):
+        if value.strip(HEX_DIGITS):
             raise SignalFormatError(f"a {self.name} hash may only hold hex characters")
         return value
 

@@ -3,7 +3,6 @@ reference C++ implementation, so our hashes are the ones other platforms compute
 
 from __future__ import annotations
 
-import re
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from cordon.content import ContentType
 from cordon.errors import SignalFormatError
 from cordon.signals.base import Comparison, HashOptions, SignalType
 
-_HEX = re.compile(r"[0-9a-f]{64}")
+HEX_DIGITS = "0123456789abcdef"
 
 # Below this quality the image is too flat for the hash to mean much (PDQ's own guidance).
 WEAK_QUALITY = 50
@@ -98,7 +97,7 @@ class PdqSignal(SignalType[PdqHash]):
         value = text.strip().lower()
         if len(value) != 64:
             raise SignalFormatError(f"a pdq hash has 64 hex characters, got {len(value)}")
-        if not _HEX.fullmatch(value):
+        if value.strip(HEX_DIGITS):  # faster than a regex on million-line imports
             raise SignalFormatError("a pdq hash may only hold hex characters")
         return PdqHash(value)
 

@@ -45,14 +45,16 @@ class SignalDraft:
     value: str
     detail: dict[str, Any] | None = None
     lookup: str = ""
+    # (signal type, lookup), the bank-wide identity of the value; kept rather than derived
+    # because an import consults it several times per record.
+    key: tuple[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.signal_type, self.lookup))
 
     @classmethod
     def of(cls, signal_type: str, value: str, detail: dict[str, Any] | None = None) -> SignalDraft:
         return cls(signal_type, value, detail or None, lookup_key(value))
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.signal_type, self.lookup)
 
 
 @dataclass(slots=True)
