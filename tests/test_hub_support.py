@@ -37,7 +37,8 @@ class RunningHub:
 
     def client(self, member: str | None = None, **kwargs: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[member]}"} if member else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+        options: dict = {"timeout": 30, **kwargs}
+        return httpx.Client(base_url=self.url, headers=headers, **options)
 
     def add_member(self, name: str, role: str) -> str:
         _, _, token = self.hub.add_member(name, role)
