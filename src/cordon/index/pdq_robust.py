@@ -62,15 +62,23 @@ def _words(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(hashes).view(">u8").astype(np.uint64)
 
 
-def verify(query: RobustPdq, entry: RobustPdq) -> int:
-    """How many keypoints of `query` an affine transform maps onto `entry` (0 when none)."""
-    if len(query.descriptors) < MIN_INLIERS or len(entry.descriptors) < MIN_INLIERS:
+def verify(query: RobustPdq, entry: RobustPdq, mirrored: bool = True) -> int:
+    """How many keypoints of `query` (upright or, when asked, mirrored) an affine transform
+    maps onto `entry` (0 when none)."""
+    upright = _verify(query.points, query.descriptors, entry)
+    if not mirrored or upright >= MIN_INLIERS:
+        return upright
+    return max(upright, _verify(query.mirrored_points, query.mirrored_descriptors, entry))
+
+
+def _verify(points: np.ndarray, descriptors: np.ndarray, entry: RobustPdq) -> int:
+    if len(descriptors) < MIN_INLIERS or len(entry.descriptors) < MIN_INLIERS:
         return 0
-    pairs = _MATCHER.knnMatch(query.descriptors, entry.descriptors, k=2)
+    pairs = _MATCHER.knnMatch(descriptors, entry.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
     if len(good) < MIN_INLIERS:
         return 0
-    source = query.points[[m.queryIdx for m in good]]
+    source = points[[m.queryIdx for m in good]]
     target = entry.points[[m.trainIdx for m in good]]
     tolerance = max(3.0, 0.015 * max(entry.size))
     transform, inliers = cv2.estimateAffine2D(
@@ -105,6 +113,7 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         regions: bool = True,
         verify: bool = True,
         keypoint_votes: bool = True,
+        mirrored_keypoints: bool = True,
         candidate_threshold: int = CANDIDATE_THRESHOLD,
         view_threshold: int = VIEW_THRESHOLD,
         min_inliers: int = MIN_INLIERS,
@@ -114,6 +123,7 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         self.regions = regions
         self.verify = verify
         self.keypoint_votes = keypoint_votes
+        self.mirrored_keypoints = mirrored_keypoints
         self.candidate_threshold = candidate_threshold
         self.view_threshold = view_threshold
         self.min_inliers = min_inliers
@@ -177,14 +187,24 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         graph, owners = self._keypoint_graph()
         if not len(owners):
             return []
-        distances, rows = graph.search(value.descriptors, 1)
-        close = (rows[:, 0] >= 0) & (distances[:, 0] <= VOTE_DISTANCE)
-        voters = owners[rows[close, 0]]
-        keys, votes = np.unique(voters, return_counts=True)
-        order = np.argsort(-votes, kind="stable")[:VOTED_CANDIDATES]
-        return [
-            int(keys[i]) for i in order if votes[i] >= MIN_VOTES and int(keys[i]) in self._values
-        ]
+        chosen: list[int] = []
+        sets = [value.descriptors]
+        if self.mirrored_keypoints and len(value.mirrored_descriptors):
+            sets.append(value.mirrored_descriptors)
+        # Upright and mirrored keypoints vote separately: mixing them would let half of a
+        # picture's votes go each way.
+        for descriptors in sets:
+            distances, rows = graph.search(descriptors, 1)
+            close = (rows[:, 0] >= 0) & (distances[:, 0] <= VOTE_DISTANCE)
+            voters = owners[rows[close, 0]]
+            keys, votes = np.unique(voters, return_counts=True)
+            order = np.argsort(-votes, kind="stable")[:VOTED_CANDIDATES]
+            chosen += [
+                int(keys[i])
+                for i in order
+                if votes[i] >= MIN_VOTES and int(keys[i]) in self._values and keys[i] not in chosen
+            ]
+        return chosen
 
     def __len__(self) -> int:
         return len(self._values)
@@ -243,6 +263,20 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
             if distance <= limit:
                 found[int(key)] = IndexMatch(int(key), int(distance), {"via": "whole"})
 
+        # 1b. A part of the query (collage cell, picture outlined in a screenshot) against the
+        # whole banked picture, at the whole-picture threshold when both are detailed: a
+        # dozen comparisons per entry, not the few hundred of view against view.
+        if self.regions and self.verify:
+            part_rows = value.roles[query_used] == Role.PART
+            detailed_whole = (quality[whole] >= DETAILED_QUALITY)[None, :] & (
+                query_quality[part_rows] >= DETAILED_QUALITY
+            )[:, None]
+            parts = np.where(detailed_whole, distances[part_rows][:, whole], 256)
+            if len(parts):
+                for key, distance in zip(keys[whole], parts.min(axis=0), strict=True):
+                    if distance <= limit and int(key) not in found:
+                        found[int(key)] = IndexMatch(int(key), int(distance), {"via": "part"})
+
         # 2. Any view against any banked view: alone when very close and both views are
         # detailed, otherwise as a candidate for keypoint verification.
         query_rows = np.ones(len(whole_rows), bool) if self.regions else whole_rows
@@ -276,7 +310,7 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
             if not self.verify:
                 found[key] = IndexMatch(key, distance, {"via": "view"})
                 continue
-            inliers = verify(value, self._values[key])
+            inliers = verify(value, self._values[key], self.mirrored_keypoints)
             if inliers >= self.min_inliers:
                 # Report at most the threshold so that scores stay within [0, 1]; the raw
                 # hash distance and the geometric evidence go in the detail.
@@ -316,6 +350,7 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
             "regions": self.regions,
             "verify": self.verify,
             "keypoint_votes": self.keypoint_votes,
+            "mirrored_keypoints": self.mirrored_keypoints,
             "candidate_threshold": self.candidate_threshold,
             "min_inliers": self.min_inliers,
         }

@@ -123,3 +123,136 @@ def content_box(rgb: np.ndarray, min_area: float = 0.12) -> Box | None:
     if w * h < min_area * height * width or w * h > 0.9 * height * width:
         return None
     return Box(y, x, y + h, x + w)
+
+
+# A straight edge: at least this fraction of the image's side in one run of strong gradient.
+EDGE_MIN_RUN = 0.3
+# Grey-level step across an edge; JPEG ringing and soft shading stay under it.
+EDGE_STEP = 12
+# Gaps in an edge run that are bridged (a few pixels of the picture matching the background).
+EDGE_GAP = 5
+MAX_EDGES = 40
+
+
+def _edge_runs(step: np.ndarray, min_run: int) -> list[tuple[int, int, int]]:
+    """Runs of strong steps along each row of `step` (rows, columns): (row, start, end)."""
+    strong = (step > EDGE_STEP).astype(np.uint8)
+    strong = cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((1, EDGE_GAP), np.uint8))
+    padded = np.zeros((strong.shape[0], strong.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = strong
+    changes = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(changes == 1)
+    _, ends = np.nonzero(changes == -1)
+    keep = ends - starts >= min_run
+    return list(zip(rows[keep].tolist(), starts[keep].tolist(), ends[keep].tolist(), strict=True))
+
+
+def _lines_of(runs: list[tuple[int, int, int]], tolerance: int) -> list[tuple[int, int, int]]:
+    """Merge runs on neighbouring rows with the same span (one outline spread over a few rows
+    by resampling and by the two-line step) into one line at the middle row."""
+    groups: list[list[int]] = []  # first row, last row, start, end
+    for row, start, end in sorted(runs):
+        for group in groups[-3:]:
+            if (
+                row - group[1] <= 2
+                and abs(start - group[2]) <= tolerance
+                and abs(end - group[3]) <= tolerance
+            ):
+                group[1], group[2], group[3] = row, min(start, group[2]), max(end, group[3])
+                break
+        else:
+            groups.append([row, row, start, end])
+    return [((first + last) // 2, start, end) for first, last, start, end in groups]
+
+
+def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list[Box]:
+    """Rectangles bounded by straight edges: a picture pasted into a screenshot, a caption
+    card or a collage with gutters, largest first.
+
+    A pasted picture differs from what surrounds it along its whole outline, so its top and
+    bottom edges are two long runs of strong vertical gradient over the same columns (and its
+    sides likewise); text lines and interface icons give only short runs. The image border
+    counts as an edge, so a picture under a caption bar is found too.
+    """
+    height, width = grey.shape[:2]
+    if height < 32 or width < 32:
+        return []
+    pixels = grey.astype(np.int16)
+    boxes: set[Box] = set()
+    # Horizontal edges (steps between rows) pair into boxes spanning their columns, and
+    # vertical edges (steps between columns) into boxes spanning their rows.
+    for axis_pixels, across, along in ((pixels, height, width), (pixels.T, width, height)):
+        # Steps over two lines: resampling spreads a sharp outline over two lines.
+        step = np.zeros((across - 1, along), np.int16)
+        step[1:-1] = np.abs(axis_pixels[3:] - axis_pixels[:-3]) if across > 3 else 0
+        tolerance = max(2, round(0.03 * along))
+        runs = _edge_runs(step, round(EDGE_MIN_RUN * along))
+        # Busy pictures have many long edges; the longest are the likely outlines, and the
+        # pairing below is quadratic in their number.
+        runs = sorted(runs, key=lambda run: run[1] - run[2])[:MAX_EDGES]
+        # The edge sits between row r and r+1; the image border is an edge of full length.
+        lines = [(-1, 0, along), *((r, s, e) for r, s, e in _lines_of(runs, tolerance))]
+        lines.append((across - 1, 0, along))
+        for i, (row_a, start_a, end_a) in enumerate(lines):
+            for row_b, start_b, end_b in lines[i + 1 :]:
+                if abs(start_a - start_b) > tolerance or abs(end_a - end_b) > tolerance:
+                    continue
+                start, end = max(start_a, start_b), min(end_a, end_b)
+                first, last = row_a + 1, row_b + 1
+                if (last - first) * (end - start) < min_area * height * width:
+                    continue
+                if across is height:
+                    box = Box(first, start, last, end)
+                else:
+                    box = Box(start, first, end, last)
+                if box.height * box.width <= 0.9 * height * width:
+                    boxes.add(box)
+    ordered = sorted(boxes, key=lambda b: (-b.height * b.width, b.top, b.left))
+    # One outline blurred over neighbouring rows gives near-identical boxes: keep the first.
+    near = max(2, round(0.02 * max(height, width)))
+    distinct: list[Box] = []
+    for box in ordered:
+        if all(
+            max(
+                abs(box.top - o.top),
+                abs(box.left - o.left),
+                abs(box.bottom - o.bottom),
+                abs(box.right - o.right),
+            )
+            > near
+            for o in distinct
+        ):
+            distinct.append(box)
+    return distinct[:limit]
+
+
+def grid_cells(grey: np.ndarray, min_side: float = 0.2, limit: int = 6) -> list[Box]:
+    """The cells of a collage split by flat gutters (rows or columns of one colour crossing the
+    whole image), largest first; empty when no gutter splits the image.
+
+    Quadrants assume an even 2x2 grid; gutters say where the tiles really are, whatever their
+    number and sizes.
+    """
+    height, width = grey.shape[:2]
+    if height < 32 or width < 32:
+        return []
+    pixels = grey.astype(np.int16)
+    row_flat = (pixels.max(axis=1) - pixels.min(axis=1)) <= FLAT_SPREAD
+    col_flat = (pixels.max(axis=0) - pixels.min(axis=0)) <= FLAT_SPREAD
+
+    def segments(flat: np.ndarray, length: int) -> list[tuple[int, int]]:
+        padded = np.concatenate([[1], flat.astype(np.int8), [1]])
+        changes = np.diff(padded)
+        starts = np.nonzero(changes == -1)[0]
+        ends = np.nonzero(changes == 1)[0]
+        return [(s, e) for s, e in zip(starts, ends, strict=True) if e - s >= min_side * length]
+
+    rows = segments(row_flat, height)
+    cols = segments(col_flat, width)
+    if len(rows) < 2 and len(cols) < 2:
+        return []
+    rows = rows or [(0, height)]
+    cols = cols or [(0, width)]
+    cells = [Box(int(t), int(left), int(b), int(r)) for t, b in rows for left, r in cols]
+    cells.sort(key=lambda c: (-c.height * c.width, c.top, c.left))
+    return cells[:limit]

@@ -7,11 +7,16 @@ keeps plain PDQ untouched and adds, for each image:
 - views of the picture after flat borders are trimmed (padding, letterbox, pillarbox): the whole
   picture, centre crops, crops that drop one edge, and the middle band (where captions and meme
   text are not), each hashed with the reference PDQ code on a 64x64 area-averaged copy;
+- the whole picture untrimmed, when trimming removed something: trimming is a guess, and a
+  copy that lost or changed the bars (a collage tile, a recoloured frame) is still the picture;
 - views used only when querying: the 7 other rotations/flips of the whole picture, the four
-  quadrants (the picture as one tile of a collage) and the textured block of a screenshot;
+  quadrants (the picture as one tile of a collage), the cells between flat gutters, the
+  rectangles outlined by straight edges (a picture pasted into a screenshot or under a
+  caption) and the textured block of a screenshot;
 - up to 160 ORB keypoints (position + 256-bit descriptor), so that a candidate found at a loose
   hash distance is confirmed by geometry (a consistent affine transform between keypoints)
-  rather than by a looser threshold alone.
+  rather than by a looser threshold alone, plus up to 100 keypoints of the mirrored picture
+  (ORB is not mirror invariant; a mirrored and cropped copy is verified with those).
 
 All views are computed from one small greyscale working copy, which keeps the cost to a few
 milliseconds per image whatever its size.
@@ -22,7 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -31,7 +36,14 @@ import numpy as np
 
 from cordon.content import ContentType
 from cordon.errors import SignalFormatError
-from cordon.media.normalize import Box, border_box, content_box, working_copy
+from cordon.media.normalize import (
+    Box,
+    border_box,
+    content_box,
+    edge_boxes,
+    grid_cells,
+    working_copy,
+)
 from cordon.signals.base import Comparison, HashOptions, SignalType
 
 # Longer side of the greyscale working copy that every view and keypoint comes from.
@@ -40,8 +52,12 @@ WORK_SIDE = 320
 # instead of a megapixel is what makes two dozen hashes affordable.
 HASH_SIDE = 64
 MAX_KEYPOINTS = 160
-_FORMAT_VERSION = 1
-_HEADER = struct.Struct(">BBHHH")  # version, hash count, keypoint count, work width, work height
+MAX_MIRRORED_KEYPOINTS = 100
+_FORMAT_VERSION = 2
+# version, hash count, keypoint count, work width, work height (version 1 ends here),
+# mirrored keypoint count.
+_HEADER_V1 = struct.Struct(">BBHHH")
+_HEADER = struct.Struct(">BBHHHH")
 
 
 class Role(IntEnum):
@@ -85,6 +101,12 @@ class RobustPdq:
     descriptors: np.ndarray
     # Size (width, height) of the working copy the keypoints refer to.
     size: tuple[int, int]
+    # Keypoints of the mirrored working copy, positions in mirrored coordinates: used only
+    # when querying, so that a mirrored copy is verified like an upright one.
+    mirrored_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+    mirrored_descriptors: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 32), np.uint8)
+    )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RobustPdq) and _pack(self) == _pack(other)
@@ -181,21 +203,32 @@ def compute(rgb: np.ndarray) -> RobustPdq:
         if _usable(region):
             add(region.crop(grey), Role.REGION)
     height, width = grey.shape
+    whole = Box(0, 0, height, width)
+    if picture != whole:
+        add(grey, Role.REGION)
+    parts: list[Box] = []
     for quadrant in (
         Box(0, 0, height // 2, width // 2),
         Box(0, width // 2, height // 2, width),
         Box(height // 2, 0, height, width // 2),
         Box(height // 2, width // 2, height, width),
     ):
-        tile = quadrant.crop(grey)
-        inner = border_box(tile)
-        if _usable(inner):
-            add(inner.crop(tile), Role.PART)
+        parts.append(quadrant)
+        parts.append(_offset(quadrant, border_box(quadrant.crop(grey))))
+    for cell in grid_cells(grey):
+        parts.append(_offset(cell, border_box(cell.crop(grey))))
+    parts.extend(edge_boxes(grey))
     block = content_box(grey)
-    if block is not None and _usable(block):
-        add(block.crop(grey), Role.PART)
+    if block is not None:
+        parts.append(block)
+    for part in dict.fromkeys(parts):
+        if _usable(part) and part != whole and part != picture:
+            add(part.crop(grey), Role.PART)
     hashes, qualities = pdq_views(np.stack(views))
     points, descriptors = keypoints(trimmed)
+    mirrored_points, mirrored_descriptors = keypoints(
+        np.ascontiguousarray(trimmed[:, ::-1]), MAX_MIRRORED_KEYPOINTS
+    )
     return RobustPdq(
         hashes=hashes,
         roles=np.array(roles, dtype=np.uint8),
@@ -203,19 +236,30 @@ def compute(rgb: np.ndarray) -> RobustPdq:
         points=points,
         descriptors=descriptors,
         size=(trimmed.shape[1], trimmed.shape[0]),
+        mirrored_points=mirrored_points,
+        mirrored_descriptors=mirrored_descriptors,
     )
 
 
-_ORB = None
+def _offset(outer: Box, inner: Box) -> Box:
+    """`inner`, given relative to `outer`, in the coordinates `outer` is given in."""
+    return Box(
+        outer.top + inner.top,
+        outer.left + inner.left,
+        outer.top + inner.bottom,
+        outer.left + inner.right,
+    )
 
 
-def keypoints(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+_ORB: dict[int, Any] = {}
+
+
+def keypoints(grey: np.ndarray, limit: int = MAX_KEYPOINTS) -> tuple[np.ndarray, np.ndarray]:
     """ORB keypoints of the trimmed working copy: positions (n, 2) and descriptors (n, 32)."""
-    global _ORB
-    if _ORB is None:
+    if limit not in _ORB:
         # A small patch and edge threshold so small working copies still yield keypoints.
-        _ORB = cv2.ORB_create(nfeatures=MAX_KEYPOINTS, edgeThreshold=15, patchSize=15)
-    found, descriptors = _ORB.detectAndCompute(grey, None)
+        _ORB[limit] = cv2.ORB_create(nfeatures=limit, edgeThreshold=15, patchSize=15)
+    found, descriptors = _ORB[limit].detectAndCompute(grey, None)
     if descriptors is None or not found:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
     points = np.array([k.pt for k in found], dtype=np.float32)
@@ -225,35 +269,50 @@ def keypoints(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --- compact form -------------------------------------------------------------------------
 def _pack(value: RobustPdq) -> bytes:
     header = _HEADER.pack(
-        _FORMAT_VERSION, len(value.hashes), len(value.points), value.size[0], value.size[1]
+        _FORMAT_VERSION,
+        len(value.hashes),
+        len(value.points),
+        value.size[0],
+        value.size[1],
+        len(value.mirrored_points),
     )
     meta = np.stack([value.roles, value.qualities], axis=1).astype(np.uint8)
-    # Positions are stored in 1/8 pixel of the working copy, which is finer than ORB's accuracy.
-    points = np.round(value.points * 8).clip(0, 65535).astype(">u2")
     return b"".join(
         [
             header,
             meta.tobytes(),
             value.hashes.tobytes(),
-            points.tobytes(),
+            _pack_points(value.points),
             value.descriptors.tobytes(),
+            _pack_points(value.mirrored_points),
+            value.mirrored_descriptors.tobytes(),
         ]
     )
 
 
+def _pack_points(points: np.ndarray) -> bytes:
+    # Positions are stored in 1/8 pixel of the working copy, finer than ORB's accuracy.
+    return np.round(points * 8).clip(0, 65535).astype(">u2").tobytes()
+
+
 def _unpack(data: bytes) -> RobustPdq:
-    if len(data) < _HEADER.size:
+    if len(data) < _HEADER_V1.size:
         raise SignalFormatError("a pdq-robust signal is too short to hold its header")
-    version, count, npoints, width, height = _HEADER.unpack_from(data)
-    if version != _FORMAT_VERSION:
-        raise SignalFormatError(f"unsupported pdq-robust format version {version}")
-    expected = _HEADER.size + count * 34 + npoints * 36
+    version = data[0]
+    if version == 1:
+        _, count, npoints, width, height = _HEADER_V1.unpack_from(data)
+        nmirrored, offset = 0, _HEADER_V1.size
+    elif version == _FORMAT_VERSION and len(data) >= _HEADER.size:
+        _, count, npoints, width, height, nmirrored = _HEADER.unpack_from(data)
+        offset = _HEADER.size
+    else:
+        raise SignalFormatError(f"unsupported or truncated pdq-robust format version {version}")
+    expected = offset + count * 34 + (npoints + nmirrored) * 36
     if len(data) != expected or count == 0:
         raise SignalFormatError(
-            f"a pdq-robust signal with {count} hashes and {npoints} keypoints has "
+            f"a pdq-robust signal with {count} hashes and {npoints + nmirrored} keypoints has "
             f"{expected} bytes, got {len(data)}"
         )
-    offset = _HEADER.size
     meta = np.frombuffer(data, np.uint8, count * 2, offset).reshape(count, 2)
     offset += count * 2
     hashes = np.frombuffer(data, np.uint8, count * 32, offset).reshape(count, 32)
@@ -261,6 +320,10 @@ def _unpack(data: bytes) -> RobustPdq:
     points = np.frombuffer(data, ">u2", npoints * 2, offset).reshape(npoints, 2)
     offset += npoints * 4
     descriptors = np.frombuffer(data, np.uint8, npoints * 32, offset).reshape(npoints, 32)
+    offset += npoints * 32
+    mirrored = np.frombuffer(data, ">u2", nmirrored * 2, offset).reshape(nmirrored, 2)
+    offset += nmirrored * 4
+    mirrored_descriptors = np.frombuffer(data, np.uint8, nmirrored * 32, offset)
     roles = meta[:, 0].copy()
     if roles.max() > max(Role) or not (roles == Role.FULL).any():
         raise SignalFormatError("a pdq-robust signal needs one whole-picture hash and known roles")
@@ -273,6 +336,8 @@ def _unpack(data: bytes) -> RobustPdq:
         points=points.astype(np.float32) / 8,
         descriptors=descriptors.copy(),
         size=(width, height),
+        mirrored_points=mirrored.astype(np.float32) / 8,
+        mirrored_descriptors=mirrored_descriptors.reshape(nmirrored, 32).copy(),
     )
 
 
