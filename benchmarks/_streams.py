@@ -141,6 +141,8 @@ class Channel:
     on_air: float  # time.time() when stream time 0 was broadcast
     once: bool = False
     cut_after: float | None = None
+    # (after, seconds): the connection stays open but nothing is sent for a while.
+    pause: tuple[float, float] | None = None
     served: int = 0
     clients: list[Any] = field(default_factory=list)
 
@@ -180,6 +182,8 @@ def _play(channel: Channel, sink: Any, closing: threading.Event) -> None:
         with av.open(sink, "w", format=channel.fmt) as out:
             stream = out.add_stream_from_template(video)
             started = False
+            on_air = channel.on_air
+            pause = channel.pause
             for packet in source.demux(video):
                 if packet.dts is None or closing.is_set():
                     continue
@@ -187,12 +191,17 @@ def _play(channel: Channel, sink: Any, closing: threading.Event) -> None:
                 if not started:
                     if t < joined or not packet.is_keyframe:
                         continue
-                    started = True
+                    started, joined = True, t
                 if channel.cut_after is not None and t - joined > channel.cut_after:
                     # Abrupt end: half a packet, then the connection drops.
                     sink.write(bytes(packet)[: max(1, packet.size // 2)])
                     return
-                delay = channel.on_air + t - time.time()
+                if pause is not None and t - joined >= pause[0]:
+                    sink.flush()
+                    if closing.wait(pause[1]):
+                        return
+                    on_air, pause = on_air + pause[1], None
+                delay = on_air + t - time.time()
                 if delay > 0 and closing.wait(delay):
                     return
                 packet.stream = stream
@@ -222,8 +231,10 @@ class LiveHttpServer:
         on_air: float | None = None,
         once: bool = False,
         cut_after: float | None = None,
+        pause: tuple[float, float] | None = None,
     ) -> str:
-        channel = Channel(path, fmt, time.time() if on_air is None else on_air, once, cut_after)
+        start = time.time() if on_air is None else on_air
+        channel = Channel(path, fmt, start, once, cut_after, pause)
         self._server.channels[name] = channel
         return f"{self.base}/{name}"
 

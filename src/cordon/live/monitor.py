@@ -49,6 +49,9 @@ class MonitorConfig:
     max_reconnects: int = 5
     backoff_initial: float = 0.5
     backoff_max: float = 8.0
+    # A connection must deliver frames this long before its failure counts as a new one
+    # (otherwise a source that replays a few seconds and fails would be retried forever).
+    stable_seconds: float = 10.0
     allow_private: bool = False
     allow_files: bool = True
 
@@ -152,14 +155,18 @@ class _StreamWorker:
             reader = StreamReader(self.source, config.reader, self.clock, self.stop_event,
                                   self._stdin)
             live = False
+            connected = time.monotonic()
+            decoded_before = self.frames_decoded
             try:
                 reader.open()
                 self.video = reader.describe()
                 for sample in reader.samples():
-                    self.frames_decoded = reader.frames_decoded
+                    self.frames_decoded = decoded_before + reader.frames_decoded
                     self.decode_mode = reader.mode
+                    if live and failures and time.monotonic() - connected >= config.stable_seconds:
+                        failures = 0
                     if not live:
-                        live, ever_live, failures = True, True, 0
+                        live = ever_live = True
                         self._anchor = None
                         kind = "resumed" if self.reconnects else "started"
                         self._set(StreamState.LIVE, kind, f"receiving {self.video}")
@@ -170,7 +177,7 @@ class _StreamWorker:
             except MediaError as exc:
                 reason, failed = str(exc), True
             finally:
-                self.frames_decoded = reader.frames_decoded
+                self.frames_decoded = decoded_before + reader.frames_decoded
                 reader.close()
             if self.stop_event.is_set():
                 break
