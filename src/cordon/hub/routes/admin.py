@@ -18,7 +18,7 @@ router = APIRouter(tags=["audit"])
 def audit(
     member: Member, hub: HubDep,
     member_name: Annotated[str | None, Query(alias="member", max_length=100)] = None,
-    action: Annotated[str | None, Query(max_length=40)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
     object: Annotated[str | None, Query(max_length=300, description="Prefix.")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
