@@ -17,15 +17,16 @@ def test_members_tokens_and_client_commands(
     db = ["--db", database_url]
     code, out, _ = cordon(capsys, "hub", "member", "add", "alice", "--role", "contributor",
                           "--format", "json", *db)
+    assert code == 0
     added = json.loads(out)
     assert code == 0 and (added["name"], added["role"]) == ("alice", "contributor")
     assert added["token"].startswith("cdh_")
     code, _, err = cordon(capsys, "hub", "member", "add", "alice", *db)
     assert code == 2 and err.startswith("cordon: error: ") and err.count("\n") == 1
     assert cordon(capsys, "hub", "member", "add", "bad name", *db)[0] == 2
-    code, out, _ = cordon(capsys, "hub", "token", "issue", "alice", "--format", "json", *db)
+    _, out, _ = cordon(capsys, "hub", "token", "issue", "alice", "--format", "json", *db)
     second = json.loads(out)
-    code, out, _ = cordon(capsys, "hub", "member", "list", "--format", "json", *db)
+    _, out, _ = cordon(capsys, "hub", "member", "list", "--format", "json", *db)
     listed = json.loads(out)
     assert added["token"] not in out
     assert [t["id"] for t in listed["tokens"]] == [added["token_id"], second["token_id"]]
@@ -45,6 +46,7 @@ def test_members_tokens_and_client_commands(
         code, out, _ = cordon(capsys, "hub", "import", "tcap", str(hashes), *hub)
         assert code == 0 and "1 new" in out
         code, out, _ = cordon(capsys, "hub", "export", "tcap", "--format", "lines", *hub)
+        assert code == 0
         assert sorted(out.split()) == sorted(["pdq", PDQ_A, "md5", MD5_A])
         code, out, err = cordon(capsys, "hub", "feed", *hub)
         assert code == 0 and len(out.splitlines()) == 2 and err.startswith("cursor ")

@@ -265,7 +265,9 @@ def _entries_from_file(path: str) -> list[dict[str, Any]]:
 @click.option("--format", "input_format", type=click.Choice([AUTO, *FORMATS]), default=AUTO,
               show_default=True)
 @hub_options
-@FORMAT_OPTION
+@click.option("--output-format", "output_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True,
+              help="The summary for people (text) or programs (json).")
 def import_command(bank: str, file: str, input_format: str, hub_url: str, token: str,
                    output_format: str) -> None:
     """Import a hash list FILE (- for stdin) into BANK on the hub."""
