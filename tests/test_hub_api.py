@@ -218,7 +218,7 @@ def test_import_and_export_through_the_api(hub: RunningHub) -> None:
                           content=jsonl.content).json()
         assert (back["created"], back["unchanged"]) == (0, 2)
         tagged = alice.post("/v1/banks/tcap/import", content=(
-            '{"signals": {"pdq": "%s"}, "labels": ["hate symbol"]}\n' % PDQ_B).encode()).json()
+            '{"signals": {"pdq": "' + PDQ_B + '"}, "labels": ["hate symbol"]}\n').encode()).json()
         assert tagged["created"] == 1 and tagged["warnings"] == 1
         assert carol.post("/v1/banks/tcap/import", content=lines).status_code == 403
         entries = read_feed(carol)[0]

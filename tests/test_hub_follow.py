@@ -116,7 +116,7 @@ def test_concurrent_writers_and_followers_never_miss_a_change(hub: RunningHub) -
     stop.set()
     threads[0].join(60)
     with hub.client("admin") as admin:
-        reference, end = read_feed(admin)
+        reference, _ = read_feed(admin)
         final_cursor.append(reference[-1]["change"])
     threads[1].join(60)
     follower.close()
