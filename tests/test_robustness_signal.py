@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from cordon.content import ContentType
 from cordon.errors import SignalFormatError
+from cordon.index.pdq_robust import RobustPdqIndex
 from cordon.matching import Matcher
-from cordon.media.normalize import Box, border_box, content_box
+from cordon.media.normalize import Box, border_box, content_box, edge_boxes, grid_cells
 from cordon.signals import get_signal_type, matching_signal_types
 from cordon.signals.base import HashOptions
 from cordon.signals.pdq import hash_rgb
-from cordon.signals.pdq_robust import Role, compute, pdq_views
+from cordon.signals.pdq_robust import _HEADER_V1, Role, compute, pdq_views
 from tests.media_factory import photo_like
 
 ROBUST = get_signal_type("pdq-robust")
@@ -148,3 +151,73 @@ def test_compact_form_round_trips_and_rejects_bad_input() -> None:
 def test_on_for_matching_but_not_printed_by_default() -> None:
     assert ROBUST in matching_signal_types(ContentType.IMAGE)
     assert not ROBUST.default_for
+
+
+def _screenshot(picture: np.ndarray, top: int, left: int, size: tuple[int, int]) -> np.ndarray:
+    """The picture pasted into a light app canvas with lines of text above and below it."""
+    canvas = Image.new("RGB", size, (250, 250, 250))
+    canvas.paste(Image.fromarray(picture), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for y in [*range(10, top - 14, 18), *range(top + picture.shape[0] + 8, size[1] - 14, 18)]:
+        draw.text((12, y), "they do not want you to see this " * 2, fill=(30, 30, 30))
+    return np.asarray(canvas)
+
+
+def test_edge_boxes_outline_a_picture_between_lines_of_text() -> None:
+    picture = _photo(7, (240, 180))
+    grey = np.asarray(Image.fromarray(_screenshot(picture, 90, 50, (340, 420))).convert("L"))
+    boxes = edge_boxes(grey)
+    assert any(
+        max(abs(b.top - 90), abs(b.left - 50), abs(b.bottom - 270), abs(b.right - 290)) <= 2
+        for b in boxes
+    ), boxes
+    # A picture alone has no pasted outline covering 12% of it.
+    assert all(b.height * b.width < 0.9 * 180 * 240 for b in edge_boxes(picture[:, :, 0]))
+
+
+def test_grid_cells_split_a_collage_along_its_gutters() -> None:
+    tiles = [_photo(30 + k, (120, 90))[:, :, 1] for k in range(4)]
+    canvas = np.full((2 * 90 + 18, 2 * 120 + 18), 255, np.uint8)
+    for slot, tile in enumerate(tiles):
+        top, left = 6 + (slot // 2) * 96, 6 + (slot % 2) * 126
+        canvas[top : top + 90, left : left + 120] = tile
+    cells = sorted(grid_cells(canvas), key=lambda c: (c.top, c.left))
+    assert [(c.top, c.left, c.height, c.width) for c in cells] == [
+        (6, 6, 90, 120),
+        (6, 132, 90, 120),
+        (102, 6, 90, 120),
+        (102, 132, 90, 120),
+    ]
+    assert grid_cells(tiles[0]) == []  # no gutter, no cells
+
+
+def test_a_picture_inside_a_screenshot_is_found_by_its_outline() -> None:
+    bank = {k: _photo(50 + k, (240, 180)) for k in range(3)}
+    shot = _screenshot(bank[1], 120, 60, (360, 520))  # the picture covers 23% of the canvas
+    assert _matches(bank, shot, "pdq-robust") == {1}
+
+
+def test_a_mirrored_and_cropped_copy_is_verified_by_mirrored_keypoints() -> None:
+    bank = {k: compute(_photo(60 + k)) for k in range(3)}
+    query = compute(np.ascontiguousarray(_photo(61)[30:, ::-1][:, 45:]))
+    found = {}
+    for mirrored in (True, False):
+        index = RobustPdqIndex(mirrored_keypoints=mirrored)
+        for key, value in bank.items():
+            index.add(key, value)
+        found[mirrored] = {m.key for m in index.query(query)}
+    assert found == {True: {1}, False: set()}
+
+
+def test_format_version_1_without_mirrored_keypoints_still_parses() -> None:
+    value = compute(_photo(8))
+    header = _HEADER_V1.pack(1, len(value.hashes), len(value.points), *value.size)
+    meta = np.stack([value.roles, value.qualities], axis=1).astype(np.uint8)
+    points = np.round(value.points * 8).astype(">u2")
+    text = ROBUST.format(value)
+    old = header + meta.tobytes() + value.hashes.tobytes() + points.tobytes()
+    old += value.descriptors.tobytes()
+    parsed = ROBUST.parse(base64.b64encode(old).decode())
+    assert len(parsed.mirrored_points) == 0 and len(value.mirrored_points) > 20
+    assert np.array_equal(parsed.hashes, value.hashes)
+    assert ROBUST.compare(parsed, ROBUST.parse(text)).matched

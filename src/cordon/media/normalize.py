@@ -165,6 +165,19 @@ def _lines_of(runs: list[tuple[int, int, int]], tolerance: int) -> list[tuple[in
     return [((first + last) // 2, start, end) for first, last, start, end in groups]
 
 
+# Fraction of its length over which a side of a box must be a strong step.
+SIDE_COVER = 0.7
+
+
+def _is_side(step: np.ndarray, line: int, first: int, last: int) -> bool:
+    """Whether the outline between lines `line - 1` and `line` of `step` (lines, positions)
+    is a strong step from `first` to `last`; the image border always is."""
+    if line <= 0 or line >= step.shape[0] + 1:
+        return True
+    window = step[max(0, line - 2) : line + 1, first:last].max(axis=0)
+    return bool((window > EDGE_STEP).mean() >= SIDE_COVER)
+
+
 def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list[Box]:
     """Rectangles bounded by straight edges: a picture pasted into a screenshot, a caption
     card or a collage with gutters, largest first.
@@ -179,12 +192,19 @@ def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list
         return []
     pixels = grey.astype(np.int16)
     boxes: set[Box] = set()
+    # Steps over two lines: resampling spreads a sharp outline over two lines.
+    steps = []
+    for axis_pixels in (pixels, pixels.T):
+        step = np.zeros((axis_pixels.shape[0] - 1, axis_pixels.shape[1]), np.int16)
+        step[1:-1] = np.abs(axis_pixels[3:] - axis_pixels[:-3])
+        steps.append(step)
     # Horizontal edges (steps between rows) pair into boxes spanning their columns, and
-    # vertical edges (steps between columns) into boxes spanning their rows.
-    for axis_pixels, across, along in ((pixels, height, width), (pixels.T, width, height)):
-        # Steps over two lines: resampling spreads a sharp outline over two lines.
-        step = np.zeros((across - 1, along), np.int16)
-        step[1:-1] = np.abs(axis_pixels[3:] - axis_pixels[:-3]) if across > 3 else 0
+    # vertical edges (steps between columns) into boxes spanning their rows; the other two
+    # sides must be edges too, which rules out blocks of text lines of equal length.
+    for step, sides, across, along in (
+        (steps[0], steps[1], height, width),
+        (steps[1], steps[0], width, height),
+    ):
         tolerance = max(2, round(0.03 * along))
         runs = _edge_runs(step, round(EDGE_MIN_RUN * along))
         # Busy pictures have many long edges; the longest are the likely outlines, and the
@@ -200,6 +220,8 @@ def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list
                 start, end = max(start_a, start_b), min(end_a, end_b)
                 first, last = row_a + 1, row_b + 1
                 if (last - first) * (end - start) < min_area * height * width:
+                    continue
+                if not (_is_side(sides, start, first, last) and _is_side(sides, end, first, last)):
                     continue
                 if across is height:
                     box = Box(first, start, last, end)
