@@ -1,0 +1,204 @@
+"""Live-stream monitoring: detection latency, false alerts and capacity on real streams.
+
+    .venv/bin/python benchmarks/live.py [--levels 10,20,30,40] [--seconds 34]
+
+Streams are 1280x720 30 fps H.264 (x264 veryfast, 2.5 Mbit/s, B-frames, fixed 2 s GOP, as
+OBS sends them), published as live MPEG-TS over HTTP on loopback by a separate process (so
+its CPU is not counted against the monitor). Half of them are re-streams: unrelated footage,
+then a banked clip cut in (rescaled to 720p, re-encoded, brighter, a channel logo drawn
+over it) at one of four GOP phases, then unrelated footage again; the other half are
+unrelated footage only. One monitor process watches N of them at once:
+
+- latency: seconds from the moment the banked clip starts on air to the alert;
+- false alerts: alerts on unrelated streams, or before the banked clip started;
+- CPU: process CPU time over wall time of the monitor (cores), and per stream.
+
+Also measured: the single-thread decode cost of one stream per decode mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import queue
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import percentile, print_table, write_json
+from benchmarks._media import CACHE, SHARED
+from benchmarks._streams import Composed, LiveHttpServer, Part, compose_stream
+from cordon.hashing import hash_file
+from cordon.live import LiveIndex, MatchEvent, Monitor, MonitorConfig, ReaderConfig
+from cordon.signals import get_signal_type
+
+BANKED = SHARED / "interop" / "video" / "chair-orig-22-sd-bar.mp4"
+BANKED_NAME = BANKED.stem
+# Where the banked clip is cut in: four phases of the 2 s GOP.
+CUTS = (12.0, 12.5, 13.2, 13.7)
+STREAM_SECONDS = 30.0
+
+
+def _unrelated() -> list[Path]:
+    corpus = SHARED / "corpus" / "videos"
+    interop = SHARED / "interop" / "video"
+    return [corpus / "bikes.mp4", corpus / "bigbuckbunny.mp4", corpus / "carphone_pristine.mp4",
+            interop / "pattern-hd-no-bar.mp4", interop / "doorknob-hd-no-bar.mp4",
+            interop / "test-padded-dimensions.mp4"]
+
+
+def build_streams() -> tuple[list[Composed], list[Composed]]:
+    out = CACHE / "live"
+    out.mkdir(parents=True, exist_ok=True)
+    clips = _unrelated()
+    restreams, unrelated = [], []
+    for i, cut in enumerate(CUTS):
+        a, b = clips[i % len(clips)], clips[(i + 1) % len(clips)]
+        parts = [Part(a, cut / 2), Part(b, cut / 2, start=1.0),
+                 Part(BANKED, 10.0, start=2.0 + i, disguise=True),
+                 Part(clips[(i + 2) % len(clips)], STREAM_SECONDS - cut - 10.0)]
+        restreams.append(compose_stream(out / f"restream-{i}.ts", parts))
+    for i in range(2):
+        parts = [Part(clips[(i + k) % len(clips)], STREAM_SECONDS / 5, start=0.5 * k)
+                 for k in range(5)]
+        unrelated.append(compose_stream(out / f"unrelated-{i}.ts", parts))
+    return restreams, unrelated
+
+
+def _publish(channels: list[tuple[str, str, float]], ready: Any, done: Any) -> None:
+    with LiveHttpServer() as server:
+        for name, path, on_air in channels:
+            server.add(name, Path(path), on_air=on_air, once=True)
+        ready.put(server.base)
+        done.wait()
+
+
+def decode_costs(path: Path) -> list[list[Any]]:
+    """CPU seconds per second of stream to decode one stream on one thread, per mode."""
+    rows = []
+    for mode, options, skip in [("full", {}, None), ("no deblocking", {"skip_loop_filter": "all"},
+                                None), ("fast (no deblocking, no B)", {"skip_loop_filter": "all"},
+                                "NONREF"), ("key (keyframes only)", {}, "KEY")]:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
+            stream.codec_context.options = options
+            if skip == "NONREF":
+                stream.codec_context.skip_frame = "NONREF"
+            frames, start = 0, time.process_time()
+            for packet in container.demux(stream):
+                if skip == "KEY" and not packet.is_keyframe:
+                    continue
+                frames += len(packet.decode())
+            cpu = time.process_time() - start
+        rows.append([mode, frames, cpu / STREAM_SECONDS * 1000, 2000 / (cpu / STREAM_SECONDS
+                                                                         * 1000)])
+    return rows
+
+
+def run_level(index: LiveIndex, restreams: list[Composed], unrelated: list[Composed],
+              count: int, seconds: float, decode: str) -> dict[str, Any]:
+    """Watch `count` live streams (half re-streams) for `seconds`."""
+    on_air = time.time() + 1.0
+    plan = []
+    for i in range(count):
+        composed = restreams[i // 2 % len(restreams)] if i % 2 == 0 \
+            else unrelated[i // 2 % len(unrelated)]
+        # Re-streams of one file go on air a little apart, so they do not decode in lockstep.
+        plan.append((f"s{i}.ts", composed, on_air + (i % 7) * 0.13))
+    context = multiprocessing.get_context("spawn")
+    ready, done = context.Queue(), context.Event()
+    publisher = context.Process(
+        target=_publish, args=([(n, str(c.path), t) for n, c, t in plan], ready, done),
+        daemon=True)
+    publisher.start()
+    base = ready.get(timeout=60)
+    config = MonitorConfig(reader=ReaderConfig(fps=2.0, decode=decode), max_streams=count,
+                           allow_private=True, max_reconnects=0)
+    monitor = Monitor(index, config)
+    urls = {}
+    for name, composed, start in plan:
+        urls[monitor.start(f"{base}/{name}")] = (composed, start)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    alerts: list[tuple[str, MatchEvent]] = []
+    deadline = wall0 + seconds
+    while time.monotonic() < deadline:
+        try:
+            event = monitor.events.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if isinstance(event, MatchEvent) and event.kind == "alert":
+            alerts.append((event.stream_id, event))
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    status = monitor.status()
+    monitor.close()
+    done.set()
+    publisher.join(10)
+    latencies, false_alerts = [], 0
+    for stream_id, event in alerts:
+        composed, start = urls[stream_id]
+        if composed in unrelated:
+            false_alerts += 1
+            continue
+        banked_at = start + composed.span(BANKED_NAME)[0]
+        latency = event.detected_at.timestamp() - banked_at
+        if latency < 0:
+            false_alerts += 1
+        else:
+            latencies.append(latency)
+    expected = sum(1 for _, c, _ in plan if c in restreams)
+    lags = [s.lag_seconds for s in status]
+    return {
+        "streams": count, "decode": decode, "seconds": round(wall, 1),
+        "cpu_cores": round(cpu / wall, 3), "cpu_ms_per_stream_second": round(cpu / wall / count
+                                                                              * 1000, 1),
+        "restreams": expected, "detected": len(latencies), "false_alerts": false_alerts,
+        "latency_median": round(statistics.median(latencies), 3) if latencies else None,
+        "latency_p95": round(percentile(latencies, 95), 3) if latencies else None,
+        "latency_max": round(max(latencies), 3) if latencies else None,
+        "lag_max": round(max(lags), 3) if lags else None,
+        "decode_modes": sorted({s.decode_mode for s in status}),
+        "frames_hashed": sum(s.frames_hashed for s in status),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="8,16,24,30,36",
+                        help="numbers of concurrent streams to try")
+    parser.add_argument("--seconds", type=float, default=STREAM_SECONDS + 2)
+    parser.add_argument("--decode", default="auto")
+    args = parser.parse_args()
+    if not BANKED.exists():
+        sys.exit(f"reference material not found at {SHARED} (../shared is absent)")
+    print("composing the streams (cached in benchmarks/.cache/live) ...", flush=True)
+    restreams, unrelated = build_streams()
+    vpdq = hash_file(BANKED, [get_signal_type("vpdq")]).signals["vpdq"]
+    index = LiveIndex()
+    index.add_videos([(1, vpdq)])
+    costs = decode_costs(restreams[0].path)
+    print_table("Decoding one 720p30 H.264 stream on one thread", ["mode", "frames",
+                "CPU ms per stream second", "streams per 2 cores"], costs)
+    levels = []
+    for count in (int(x) for x in args.levels.split(",")):
+        result = run_level(index, restreams, unrelated, count, args.seconds, args.decode)
+        levels.append(result)
+        print(f"  {count} streams: {result}", flush=True)
+    print_table(
+        "Live monitor, one process, streams on loopback (half of them re-streams)",
+        ["streams", "CPU cores", "CPU ms/stream-s", "detected", "false alerts",
+         "latency median s", "p95 s", "max s", "max lag s"],
+        [[r["streams"], r["cpu_cores"], r["cpu_ms_per_stream_second"],
+          f"{r['detected']}/{r['restreams']}", r["false_alerts"], r["latency_median"],
+          r["latency_p95"], r["latency_max"], r["lag_max"]] for r in levels])
+    write_json("live", {"decode_costs": costs, "levels": levels})
+
+
+if __name__ == "__main__":
+    main()
