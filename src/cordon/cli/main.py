@@ -12,6 +12,7 @@ from cordon.cli.db_cmd import db_group
 from cordon.cli.hash_cmd import hash_command
 from cordon.cli.hub_cmd import hub_group
 from cordon.cli.match_cmd import match_command
+from cordon.cli.node_cmd import node_group
 from cordon.cli.watch_cmd import watch_command
 from cordon.errors import CordonError
 
@@ -61,6 +62,7 @@ cli.add_command(db_group)
 cli.add_command(match_command)
 cli.add_command(watch_command)
 cli.add_command(hub_group)
+cli.add_command(node_group)
 
 
 def main(argv: list[str] | None = None) -> None:

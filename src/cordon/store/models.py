@@ -234,6 +234,113 @@ class HubAudit(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+# --- node (revision 0003_node) -----------------------------------------------------------------
+class NodeToken(Base):
+    """A token of the node's own API. Only a SHA-256 digest of the token is kept."""
+
+    __tablename__ = "node_tokens"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(MEMBER_NAME_MAX), nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NodeState(Base):
+    """Small named values of the node, e.g. the hub feed cursor."""
+
+    __tablename__ = "node_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class NodeMirror(Base):
+    """A hub entry mirrored as a local entry: what the hub says of it beyond signals and
+    labels, and the hub change it was last written from (older deliveries are ignored)."""
+
+    __tablename__ = "node_mirror"
+
+    hub_entry_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    hub_bank: Mapped[str] = mapped_column(String(BANK_NAME_MAX), nullable=False)
+    hub_change: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    incident: Mapped[str | None] = mapped_column(String(100))
+    contributor: Mapped[str | None] = mapped_column(String(MEMBER_NAME_MAX))
+    disputed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    feedback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class NodeRule(Base):
+    """A condition on matches and the action it calls for."""
+
+    __tablename__ = "node_rules"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class NodeMatch(Base):
+    """One match of one query against one entry, with what explains it."""
+
+    __tablename__ = "node_matches"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    # The request's reference: an upload's file name, a URL, or none for signals.
+    source: Mapped[str | None] = mapped_column(Text)
+    entry_id: Mapped[int] = mapped_column(IdType, nullable=False, index=True)
+    hub_entry_id: Mapped[int | None] = mapped_column(BigInteger)
+    bank: Mapped[str] = mapped_column(String(BANK_NAME_MAX), nullable=False)
+    signal_type: Mapped[str] = mapped_column(String(SIGNAL_TYPE_MAX), nullable=False)
+    distance: Mapped[float] = mapped_column(nullable=False)
+    query: Mapped[str | None] = mapped_column(Text)
+    rules: Mapped[list[Any] | None] = mapped_column(JSON)
+    actions: Mapped[list[Any] | None] = mapped_column(JSON)
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    verdict_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NodeWebhook(Base):
+    __tablename__ = "node_webhooks"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    # Kept as given: signing needs it. Never returned by the API or logged.
+    secret: Mapped[str] = mapped_column(Text, nullable=False)
+    events: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NodeOutbox(Base):
+    """A webhook delivery, written in the transaction of what it reports and drained by the
+    delivery worker: nothing is lost when the node stops between the two."""
+
+    __tablename__ = "node_outbox"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("node_webhooks.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    # pending | delivered | failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 change_counter = ChangeCounter.__table__
 banks = Bank.__table__
 entries = Entry.__table__
@@ -246,3 +353,10 @@ hub_bank_shares = HubBankShare.__table__
 hub_entries = HubEntry.__table__
 hub_feedback = HubFeedback.__table__
 hub_audit = HubAudit.__table__
+node_tokens = NodeToken.__table__
+node_state = NodeState.__table__
+node_mirror = NodeMirror.__table__
+node_rules = NodeRule.__table__
+node_matches = NodeMatch.__table__
+node_webhooks = NodeWebhook.__table__
+node_outbox = NodeOutbox.__table__

@@ -1,0 +1,131 @@
+"""`cordon node`: run a member platform's node, catch up with the hub, manage node tokens."""
+
+from __future__ import annotations
+
+import click
+
+from cordon.cli.bank_cmd import DB_OPTION
+from cordon.cli.hub_cmd import _database_url, hub_options
+from cordon.cli.output import FORMAT_OPTION, print_json
+from cordon.errors import CordonError
+from cordon.node.settings import DEFAULT_PORT, NodeSettings
+
+FOLLOW_OPTION = click.option(
+    "--follow", "follow", multiple=True, metavar="BANK",
+    help="A hub bank to mirror (repeat; default: every bank the token may see).")
+
+
+def _node(database_url: str | None, **settings: object) -> object:
+    from cordon.node.service import Node
+    from cordon.store import Store
+
+    url = _database_url(database_url)
+    return Node(Store(url), NodeSettings(database_url=url, **settings))  # type: ignore[arg-type]
+
+
+@click.group("node")
+def node_group() -> None:
+    """A platform's node: mirror of the hub, private banks, matching API, rules, webhooks."""
+
+
+@node_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@DB_OPTION
+@hub_options
+@FOLLOW_OPTION
+@click.option("--no-hub", is_flag=True, help="Follow no hub: private banks only.")
+@click.option("--poll-interval", type=click.FloatRange(0.1), default=NodeSettings.poll_seconds,
+              show_default=True, help="Seconds between feed reads while the stream is down.")
+@click.option("--max-upload", type=click.IntRange(1024), default=NodeSettings.max_upload_bytes,
+              show_default=True, help="Largest upload, in bytes (larger ones get 413).")
+@click.option("--allow-fetch-network", "allow_networks", multiple=True, metavar="CIDR",
+              help="A private network that URL fetches may reach (repeat; default: none).")
+def serve_command(host: str, port: int, database_url: str | None, hub_url: str, token: str,
+                  follow: tuple[str, ...], no_hub: bool, poll_interval: float,
+                  max_upload: int, allow_networks: tuple[str, ...]) -> None:
+    """Run the node service (API docs at /docs, OpenAPI at /openapi.json)."""
+    import ipaddress
+
+    import uvicorn
+
+    from cordon.node.app import create_app
+    from cordon.store import Store
+
+    for network in allow_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise click.BadParameter(f"{network!r} is not a network (e.g. 10.0.0.0/8)",
+                                     param_hint="--allow-fetch-network") from None
+    if not no_hub and not token:
+        raise CordonError("no hub token: pass --token (or $CORDON_HUB_TOKEN), or --no-hub")
+    url = _database_url(database_url)
+    store = Store(url)  # migrate (and fail) before listening
+    settings = NodeSettings(database_url=url, hub_url=None if no_hub else hub_url,
+                            hub_token=None if no_hub else token, follow=follow or None,
+                            poll_seconds=poll_interval, max_upload_bytes=max_upload,
+                            fetch_allow_networks=allow_networks)
+    where = "no hub" if no_hub else f"hub {hub_url}"
+    click.echo(f"cordon node on http://{host}:{port} with {store.display_url}, following "
+               f"{where}", err=True)
+    uvicorn.run(create_app(settings, store), host=host, port=port, log_level="info")
+
+
+@node_group.command("sync")
+@DB_OPTION
+@hub_options
+@FOLLOW_OPTION
+@FORMAT_OPTION
+def sync_command(database_url: str | None, hub_url: str, token: str, follow: tuple[str, ...],
+                 output_format: str) -> None:
+    """Catch up with the hub once: read the feed from the stored cursor to its end."""
+    from cordon.node.follower import HubFollower
+    from cordon.node.service import Node
+
+    node = _node(database_url, hub_url=hub_url, hub_token=token, follow=follow or None)
+    assert isinstance(node, Node)
+    applied = HubFollower(hub_url, token, node).catch_up()
+    stats = node.stats()
+    if output_format == "json":
+        print_json({"applied": applied, "cursor": stats["cursor"],
+                    "mirrored": stats["mirrored_entries"]})
+    else:
+        click.echo(f"applied {applied} changes; {stats['mirrored_entries']} hub entries "
+                   f"mirrored; cursor {stats['cursor']}")
+
+
+@node_group.group("token")
+def token_group() -> None:
+    """Tokens of the node API. Run on the node's database."""
+
+
+@token_group.command("create")
+@click.argument("name")
+@DB_OPTION
+@FORMAT_OPTION
+def token_create(name: str, database_url: str | None, output_format: str) -> None:
+    """Create a token named NAME and print it (shown once, stored hashed)."""
+    from cordon.node.service import Node
+
+    node = _node(database_url)
+    assert isinstance(node, Node)
+    token_id, token = node.create_token(name)
+    if output_format == "json":
+        print_json({"id": token_id, "name": name, "token": token})
+    else:
+        click.echo(token)
+        click.echo(f"token {token_id} for {name}: keep it now, it is not shown again", err=True)
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+@DB_OPTION
+def token_revoke(token_id: int, database_url: str | None) -> None:
+    """Revoke token TOKEN_ID: it stops working at once."""
+    from cordon.node.service import Node
+
+    node = _node(database_url)
+    assert isinstance(node, Node)
+    node.revoke_token(token_id)
+    click.echo(f"token {token_id} revoked", err=True)

@@ -1,0 +1,106 @@
+"""The node application: routers, error shapes, middleware and lifecycle (index loading,
+the hub follower and the webhook delivery worker)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from cordon import __version__
+from cordon.errors import CordonError
+from cordon.hub.client import HubClientError
+from cordon.hub.metrics import MetricsMiddleware
+from cordon.node.deps import Unauthorized
+from cordon.node.follower import HubFollower
+from cordon.node.metrics import NodeMetrics
+from cordon.node.routes import health, manage, match
+from cordon.node.service import Node, NodeError
+from cordon.node.settings import NodeSettings
+from cordon.node.webhooks import DeliveryWorker
+from cordon.store import Store, StoreError
+
+log = logging.getLogger("cordon.node")
+
+
+def make_follower(node: Node) -> HubFollower | None:
+    settings = node.settings
+    if not settings.hub_url:
+        return None
+    return HubFollower(settings.hub_url, settings.hub_token or "", node,
+                       poll_seconds=settings.poll_seconds, use_stream=settings.use_stream)
+
+
+def create_app(settings: NodeSettings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or NodeSettings()
+    store = store or Store(settings.database_url)
+    node = Node(store, settings)
+    follower = make_follower(node)
+    worker = DeliveryWorker(node)
+    loaded = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        count = await run_in_threadpool(node.load)
+        loaded.set()
+        log.info("indexed %d entries", count)
+        if follower is not None:
+            follower.start()
+        worker.start()
+        try:
+            yield
+        finally:
+            if follower is not None:
+                await run_in_threadpool(follower.stop)
+            await run_in_threadpool(worker.stop)
+
+    app = FastAPI(
+        title="Cordon node",
+        version=__version__,
+        description="A platform's matcher: mirrors hub banks, keeps private banks, matches "
+                    "uploads, URLs and signals, and turns matches into actions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.node = node
+    app.state.follower = follower
+    app.state.worker = worker
+    app.state.loaded = loaded
+    metrics = NodeMetrics()
+    app.state.metrics = metrics
+    for router in (match.router, manage.router, health.router):
+        app.include_router(router)
+
+    @app.exception_handler(NodeError)
+    async def node_error(_request: Request, exc: NodeError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else {}
+        detail: object = getattr(exc, "errors", None) or str(exc)
+        return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(HubClientError)
+    async def hub_error(_request: Request, exc: HubClientError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=502)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
+        log.warning("database failure: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(CordonError)
+    async def cordon_error(_request: Request, exc: CordonError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
+                   "type": e.get("type", "")} for e in exc.errors()[:100]]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

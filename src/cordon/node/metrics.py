@@ -1,0 +1,31 @@
+"""Prometheus metrics of one node process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from cordon.hub.metrics import HubMetrics
+
+
+class NodeMetrics(HubMetrics):
+    """The hub's request metrics (same middleware) and the node's own gauges."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        registry: CollectorRegistry = self.registry
+        self.indexed = Gauge("cordon_node_indexed_entries", "Live entries in the matcher.",
+                             registry=registry)
+        self.applied = Gauge("cordon_node_hub_changes_applied",
+                             "Hub changes applied since the process started.", registry=registry)
+        self.streaming = Gauge("cordon_node_hub_stream_up", "1 while the hub stream is open.",
+                               registry=registry)
+        self.matches = Counter("cordon_node_matches", "Matches found, by signal type.",
+                               ["signal_type"], registry=registry)
+
+    def refresh(self, node: Any, follower: Any) -> None:
+        self.indexed.set(len(node.matcher))
+        if follower is not None:
+            self.applied.set(follower.status.applied)
+            self.streaming.set(1 if follower.status.mode == "stream" else 0)

@@ -1,0 +1,426 @@
+"""The node: its store, the in-memory matcher over every live local entry (mirrored hub
+entries and private ones), the match log with rules, and the webhook outbox."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from cordon.banks import Banks
+from cordon.banks.records import check_bank_name
+from cordon.errors import CordonError
+from cordon.hub import cursor as cursors
+from cordon.hub.tokens import digest
+from cordon.matching import Matcher
+from cordon.node import mirror
+from cordon.node.rules import ACTIONS, Rule, evaluate
+from cordon.node.settings import NodeSettings
+from cordon.signals import get_signal_type
+from cordon.store import Store
+from cordon.store.engine import WRITE_OPTION, translate_error
+from cordon.store.models import (
+    banks,
+    entries,
+    entry_labels,
+    entry_signals,
+    node_matches,
+    node_mirror,
+    node_outbox,
+    node_rules,
+    node_tokens,
+    node_webhooks,
+)
+from cordon.store.types import utcnow
+
+log = logging.getLogger("cordon.node")
+
+TOKEN_PREFIX = "cdn_"
+EVENTS = ("match", "action")
+
+
+class NodeError(CordonError):
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+def new_token() -> str:
+    import secrets
+
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class Node:
+    def __init__(self, store: Store, settings: NodeSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or NodeSettings()
+        self.banks = Banks(store)
+        self.matcher = Matcher(dict(self.settings.thresholds))
+        # The matcher is not thread-safe: queries and updates take turns.
+        self._lock = threading.Lock()
+        self._follow = frozenset(self.settings.follow) if self.settings.follow else None
+        self.outbox_ready = threading.Event()
+        self._rules: list[Rule] | None = None
+
+    # --- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def plain_write(self) -> Iterator[Connection]:
+        """A write transaction that takes no change number (match log, rules, webhooks)."""
+        try:
+            with (
+                self.store.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+                conn.begin(),
+            ):
+                yield conn
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise translate_error(exc, self.store.url, self.store.busy_timeout) from exc
+
+    # --- tokens ----------------------------------------------------------------------------
+    def create_token(self, name: str) -> tuple[int, str]:
+        token = new_token()
+        with self.plain_write() as conn:
+            token_id = conn.execute(insert(node_tokens).values(
+                name=name, digest=digest(token), created_at=utcnow())
+                .returning(node_tokens.c.id)).scalar_one()
+        return token_id, token
+
+    def revoke_token(self, token_id: int) -> None:
+        with self.plain_write() as conn:
+            changed = conn.execute(update(node_tokens).where(
+                node_tokens.c.id == token_id, node_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())).rowcount
+        if not changed:
+            raise CordonError(f"no live node token with id {token_id}")
+
+    def authenticate(self, token: str) -> str | None:
+        with self.store.read() as conn:
+            return conn.execute(select(node_tokens.c.name).where(  # type: ignore[no-any-return]
+                node_tokens.c.digest == digest(token),
+                node_tokens.c.revoked_at.is_(None))).scalar_one_or_none()
+
+    # --- the matcher -----------------------------------------------------------------------
+    def load(self) -> int:
+        """Index every live local entry; returns how many entries are indexed."""
+        with self.store.read() as conn:
+            types = [row[0] for row in conn.execute(
+                select(entry_signals.c.signal_type).distinct())]
+        matcher = Matcher(dict(self.settings.thresholds))
+        for name in sorted(types):
+            try:
+                get_signal_type(name)
+            except CordonError:
+                continue
+            matcher.add_many(name, self.banks.live_signals(name))
+        with self._lock:
+            self.matcher = matcher
+        return len(matcher)
+
+    def _update_matcher(self, applied: mirror.Applied) -> None:
+        with self._lock:
+            for entry_id in applied.dropped:
+                self.matcher.remove(entry_id)
+            for entry_id, values in applied.live.items():
+                self.matcher.remove(entry_id)
+                for name, value in values:
+                    self.matcher.add_many(name, [(entry_id, value)])
+
+    # --- the hub mirror --------------------------------------------------------------------
+    def cursor(self) -> str | None:
+        with self.store.read() as conn:
+            return mirror.read_state(conn, mirror.CURSOR_KEY)
+
+    def apply_page(self, items: list[Mapping[str, Any]], cursor: str) -> int:
+        """Apply feed entries and move the cursor, in one transaction; then the matcher."""
+        applied = mirror.Applied()
+        with self.store.write() as writer:
+            stored = mirror.read_state(writer.connection, mirror.CURSOR_KEY)
+            if stored is not None and cursors.decode(stored) >= cursors.decode(cursor):
+                return 0  # a page this node has already applied
+            mirror.MirrorWriter(writer, self._follow).apply(items, applied)
+            mirror.write_state(writer.connection, mirror.CURSOR_KEY, cursor)
+        self._update_matcher(applied)
+        return applied.changed
+
+    # --- matching --------------------------------------------------------------------------
+    def rules(self) -> list[Rule]:
+        rules = self._rules
+        if rules is None:
+            with self.store.read() as conn:
+                rows = conn.execute(select(node_rules).order_by(node_rules.c.id)).all()
+            rules = self._rules = [Rule.of(r.id, r.name, r.action, r.conditions) for r in rows]
+        return rules
+
+    def find(self, signals: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Matches of parsed signal values, described, best first (nothing recorded)."""
+        with self._lock:
+            found = self.matcher.match(signals)
+        if not found:
+            return []
+        described = self._entries_info({m.entry_id for m in found})
+        matches: list[dict[str, Any]] = []
+        for m in found:
+            info = described.get(m.entry_id)
+            if info is None:
+                continue  # withdrawn between the query and this read
+            detail = dict(m.detail)
+            item = {**info, "signal_type": m.signal_type, "distance": m.distance,
+                    "segments": detail.pop("segments", [])}
+            if detail:
+                item["detail"] = detail
+            matches.append(item)
+        return matches
+
+    def _entries_info(self, entry_ids: set[int]) -> dict[int, dict[str, Any]]:
+        ids = sorted(entry_ids)
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(entries.c.id, banks.c.name, node_mirror.c.hub_entry_id,
+                       node_mirror.c.hub_bank, node_mirror.c.incident, node_mirror.c.disputed)
+                .join(banks, banks.c.id == entries.c.bank_id)
+                .outerjoin(node_mirror, node_mirror.c.entry_id == entries.c.id)
+                .where(entries.c.id.in_(ids), entries.c.withdrawn_at.is_(None))).all()
+            labels: dict[int, list[str]] = {}
+            for entry_id, label in conn.execute(
+                    select(entry_labels.c.entry_id, entry_labels.c.label)
+                    .where(entry_labels.c.entry_id.in_(ids)).order_by(entry_labels.c.label)):
+                labels.setdefault(entry_id, []).append(label)
+        info: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            hub = row.hub_entry_id is not None
+            info[row.id] = {
+                "bank": row.hub_bank if hub else row.name,
+                "origin": "hub" if hub else "private",
+                "entry": row.hub_entry_id if hub else row.id,
+                "local_entry": row.id,
+                "labels": labels.get(row.id, []),
+                "incident": row.incident if hub else None,
+                "disputed": bool(row.disputed) if hub else False,
+            }
+        return info
+
+    def match(self, signals: Mapping[str, Any], source: str | None = None,
+              record: bool = True) -> dict[str, Any]:
+        """Match, apply the rules, record every match and queue the webhook events of the
+        response in the same transaction."""
+        matches = self.find(signals)
+        per_match, actions = evaluate(self.rules(), matches)
+        query = {n: get_signal_type(n).to_json(v) for n, v in signals.items()}
+        response = {"signals": query, "matches": matches, "actions": actions}
+        if record and matches:
+            self._record(response, per_match, source)
+        return response
+
+    def _record(self, response: dict[str, Any], per_match: list[list[int]],
+                source: str | None) -> None:
+        now = utcnow()
+        query_text = orjson.dumps(response["signals"]).decode()
+        with self.plain_write() as conn:
+            for match, rule_ids in zip(response["matches"], per_match, strict=True):
+                match_actions = [a["action"] for a in response["actions"]
+                                 if a["rule"] in rule_ids and a["entry"] == match["entry"]
+                                 and a["bank"] == match["bank"]]
+                match["id"] = conn.execute(insert(node_matches).values(
+                    at=now, source=source, entry_id=match["local_entry"],
+                    hub_entry_id=match["entry"] if match["origin"] == "hub" else None,
+                    bank=match["bank"], signal_type=match["signal_type"],
+                    distance=float(match["distance"]), query=query_text, rules=rule_ids,
+                    actions=match_actions).returning(node_matches.c.id)).scalar_one()
+            hooks = conn.execute(select(node_webhooks.c.id, node_webhooks.c.events).where(
+                node_webhooks.c.deleted_at.is_(None))).all()
+            events = ["match"] + (["action"] if response["actions"] else [])
+            queued = 0
+            for event in events:
+                body = orjson.dumps({"event": event, "at": now.isoformat(), "source": source,
+                                     **response}).decode()
+                for hook in hooks:
+                    if event in hook.events:
+                        conn.execute(insert(node_outbox).values(
+                            webhook_id=hook.id, event=event, body=body, created_at=now,
+                            attempts=0, next_attempt_at=now, status="pending"))
+                        queued += 1
+        if queued:
+            self.outbox_ready.set()
+
+    def match_record(self, match_id: int) -> dict[str, Any]:
+        with self.store.read() as conn:
+            row = conn.execute(select(node_matches).where(node_matches.c.id == match_id)).first()
+        if row is None:
+            raise NodeError(f"no match with id {match_id}", 404)
+        return {"id": row.id, "at": row.at.isoformat(), "source": row.source,
+                "bank": row.bank, "entry": row.hub_entry_id or row.entry_id,
+                "origin": "hub" if row.hub_entry_id is not None else "private",
+                "signal_type": row.signal_type, "distance": row.distance,
+                "query": orjson.loads(row.query) if row.query else None,
+                "rules": row.rules or [], "actions": row.actions or [],
+                "verdict": row.verdict, "verdict_at": _iso(row.verdict_at)}
+
+    def matches(self, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        query = select(node_matches.c.id).order_by(node_matches.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(node_matches.c.id < before)
+        with self.store.read() as conn:
+            ids = [row[0] for row in conn.execute(query)]
+        return [self.match_record(i) for i in ids]
+
+    def set_verdict(self, match_id: int, verdict: str) -> dict[str, Any]:
+        with self.plain_write() as conn:
+            changed = conn.execute(update(node_matches).where(node_matches.c.id == match_id)
+                                   .values(verdict=verdict, verdict_at=utcnow())).rowcount
+        if not changed:
+            raise NodeError(f"no match with id {match_id}", 404)
+        return self.match_record(match_id)
+
+    # --- rules -----------------------------------------------------------------------------
+    def add_rule(self, name: str, action: str, conditions: Mapping[str, Any]) -> dict[str, Any]:
+        if action not in ACTIONS:
+            raise NodeError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})", 422)
+        with self.plain_write() as conn:
+            rule_id = conn.execute(insert(node_rules).values(
+                name=name, action=action, conditions=dict(conditions), created_at=utcnow())
+                .returning(node_rules.c.id)).scalar_one()
+        self._rules = None
+        return self.rule_json(Rule.of(rule_id, name, action, conditions))
+
+    @staticmethod
+    def rule_json(rule: Rule) -> dict[str, Any]:
+        return {"id": rule.id, "name": rule.name, "action": rule.action, **rule.conditions()}
+
+    def delete_rule(self, rule_id: int) -> None:
+        with self.plain_write() as conn:
+            from sqlalchemy import delete
+
+            if not conn.execute(delete(node_rules).where(node_rules.c.id == rule_id)).rowcount:
+                raise NodeError(f"no rule with id {rule_id}", 404)
+        self._rules = None
+
+    # --- webhooks --------------------------------------------------------------------------
+    def add_webhook(self, url: str, secret: str, events: Sequence[str]) -> dict[str, Any]:
+        unknown = [e for e in events if e not in EVENTS]
+        if unknown:
+            raise NodeError(f"unknown event {unknown[0]!r} (known: {', '.join(EVENTS)})", 422)
+        now = utcnow()
+        with self.plain_write() as conn:
+            hook_id = conn.execute(insert(node_webhooks).values(
+                url=url, secret=secret, events=list(dict.fromkeys(events)), created_at=now)
+                .returning(node_webhooks.c.id)).scalar_one()
+        return {"id": hook_id, "url": url, "events": list(dict.fromkeys(events)),
+                "created_at": now.isoformat()}
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            rows = conn.execute(select(node_webhooks).where(node_webhooks.c.deleted_at.is_(None))
+                                .order_by(node_webhooks.c.id)).all()
+        return [{"id": r.id, "url": r.url, "events": r.events, "created_at": r.created_at
+                 .isoformat()} for r in rows]
+
+    def delete_webhook(self, hook_id: int) -> None:
+        with self.plain_write() as conn:
+            changed = conn.execute(update(node_webhooks).where(
+                node_webhooks.c.id == hook_id, node_webhooks.c.deleted_at.is_(None))
+                .values(deleted_at=utcnow())).rowcount
+        if not changed:
+            raise NodeError(f"no webhook with id {hook_id}", 404)
+
+    def deliveries(self, hook_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        with self.store.read() as conn:
+            if conn.execute(select(node_webhooks.c.id).where(
+                    node_webhooks.c.id == hook_id)).first() is None:
+                raise NodeError(f"no webhook with id {hook_id}", 404)
+            rows = conn.execute(select(node_outbox).where(node_outbox.c.webhook_id == hook_id)
+                                .order_by(node_outbox.c.id.desc()).limit(limit)).all()
+        return [{"id": r.id, "event": r.event, "status": r.status, "attempts": r.attempts,
+                 "created_at": r.created_at.isoformat(),
+                 "next_attempt_at": r.next_attempt_at.isoformat() if r.status == "pending"
+                 else None, "delivered_at": _iso(r.delivered_at),
+                 "last_status": r.last_status, "last_error": r.last_error} for r in rows]
+
+    # --- private banks ---------------------------------------------------------------------
+    def create_bank(self, name: str, description: str | None) -> dict[str, Any]:
+        check_bank_name(name)
+        if name.startswith(mirror.MIRROR_PREFIX):
+            raise NodeError(f"bank names starting with {mirror.MIRROR_PREFIX!r} are kept for "
+                            "mirrors of hub banks", 422)
+        try:
+            info = self.banks.create(name, description)
+        except CordonError as exc:
+            raise NodeError(str(exc), 409) from None
+        return info.to_json()
+
+    def private_banks(self) -> list[dict[str, Any]]:
+        return [b.to_json() for b in self.banks.list()
+                if not b.name.startswith(mirror.MIRROR_PREFIX)]
+
+    def _private_bank(self, name: str) -> None:
+        if name.startswith(mirror.MIRROR_PREFIX) or name not in {
+                b["name"] for b in self.private_banks()}:
+            raise NodeError(f"no private bank named {name!r}", 404)
+
+    def add_entries(self, bank: str, items: Sequence[Mapping[str, Any]]) -> list[int]:
+        self._private_bank(bank)
+        ids = []
+        for item in items:
+            ids.append(self.banks.add(bank, item["signals"], labels=item.get("labels") or (),
+                                      content_type=item.get("content_type"),
+                                      note=item.get("note")))
+        self._reindex(ids)
+        return ids
+
+    def _reindex(self, entry_ids: Sequence[int]) -> None:
+        applied = mirror.Applied()
+        for entry_id, entry in self.banks.entries_by_id(entry_ids).items():
+            if entry.withdrawn_at is None:
+                applied.live[entry_id] = [
+                    (t, get_signal_type(t).parse(v)) for t, v in entry.signals]
+            else:
+                applied.dropped.add(entry_id)
+        self._update_matcher(applied)
+
+    def private_entry(self, entry_id: int) -> dict[str, Any]:
+        entry = self.banks.entries_by_id([entry_id]).get(entry_id)
+        if entry is None or entry.bank.startswith(mirror.MIRROR_PREFIX):
+            raise NodeError(f"no private entry with id {entry_id}", 404)
+        return entry.to_json()
+
+    def withdraw_entry(self, entry_id: int) -> dict[str, Any]:
+        entry = self.private_entry(entry_id)
+        row, _ = self.banks.withdraw(entry["bank"], entry_id)
+        self._reindex([entry_id])
+        return row.to_json()
+
+    def private_entries(self, bank: str, limit: int = 1000) -> list[dict[str, Any]]:
+        self._private_bank(bank)
+        out = []
+        for entry in self.banks.entries(bank):
+            out.append(entry.to_json())
+            if len(out) >= limit:
+                break
+        return out
+
+    # --- status ----------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self.store.read() as conn:
+            mirrored = conn.execute(select(func.count()).select_from(node_mirror)).scalar_one()
+            pending = conn.execute(select(func.count()).select_from(node_outbox).where(
+                node_outbox.c.status == "pending")).scalar_one()
+        with self._lock:
+            indexed, sizes = len(self.matcher), self.matcher.sizes()
+        return {"indexed_entries": indexed, "indexed_signals": sizes,
+                "mirrored_entries": mirrored, "pending_deliveries": pending,
+                "cursor": self.cursor()}
