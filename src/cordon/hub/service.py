@@ -208,6 +208,8 @@ class Hub:
         """Drafts of the entries; every hash through its signal type's parser. Raises
         Unprocessable naming each offending entry index and signal."""
         cache = SignalCache()
+        # A batch repeats a handful of labels thousands of times: check each text once.
+        canonical: dict[str, str] = {}
         errors: list[dict[str, Any]] = []
         drafts: list[tuple[EntryDraft, str | None]] = []
         for index, item in enumerate(items):
@@ -222,8 +224,12 @@ class Hub:
                 errors.append(_error((*where, "signals"), "an entry needs at least one signal"))
             labels: set[str] = set()
             for position, label in enumerate(item.labels):
+                known = canonical.get(label)
+                if known is not None:
+                    labels.add(known)
+                    continue
                 try:
-                    labels.add(check_label(label))
+                    labels.add(canonical.setdefault(label, check_label(label)))
                 except CordonError as exc:
                     errors.append(_error((*where, "labels", position), str(exc)))
             if len(errors) >= 100:
@@ -261,9 +267,9 @@ class Hub:
                       ) -> tuple[list[int], repo.UpsertCounts]:
         """Upsert the drafts; returns their entry ids in request order and how many are new."""
         counts = repo.upsert_entries(writer, bank_id, [d for d, _ in drafts])
-        found = hub_repo.entry_ids_by_signal(writer.connection, bank_id,
-                                             (d.signals[0].key for d, _ in drafts))
-        ids = [found[d.signals[0].key] for d, _ in drafts]
+        # Every draft has a signal (validation saw to it), so every draft has an entry.
+        ids = [entry_id for entry_id in counts.draft_ids if entry_id is not None]
+        assert len(ids) == len(drafts)
         fresh = set(counts.entry_ids[: counts.created])
         rows: dict[int, tuple[int, int | None, str | None]] = {}
         for entry_id, (_, incident) in zip(ids, drafts, strict=True):

@@ -294,7 +294,7 @@ def committed_seq(connection: Connection) -> int:
     ).scalar_one())
 
 
-@dataclass
+@dataclass(slots=True)
 class FeedRow:
     id: int
     bank_id: int
@@ -343,11 +343,11 @@ def feed_rows(
         .order_by(entries.c.change_seq)
         .limit(limit)
     )
+    # `.all()` rather than iterating the result: one fetch for the page instead of a driver
+    # call per row, most of the cost of a 10,000-entry page.
     rows = [
-        FeedRow(r.id, r.bank_id, r.content_type, r.note, r.created_at, r.updated_at,
-                r.withdrawn_at, r.change_seq, r.member_id, r.incident, r.confirms or 0,
-                r.false_positives or 0, r.label_disputes or 0, bool(r.disputed), [], [])
-        for r in connection.execute(query)
+        FeedRow(*r[:10], r[10] or 0, r[11] or 0, r[12] or 0, bool(r[13]), [], [])
+        for r in connection.execute(query).all()
     ]
     if not rows:
         return rows
@@ -363,14 +363,14 @@ def feed_rows(
         .join(entries, entries.c.id == entry_signals.c.entry_id)
         .where(*page)
     )
-    for entry_id, signal_type, value, detail in connection.execute(signal_query):
+    for entry_id, signal_type, value, detail in connection.execute(signal_query).all():
         by_id[entry_id].signals.append((signal_type, value, detail))
     label_query = (
         select(entry_labels.c.entry_id, entry_labels.c.label)
         .join(entries, entries.c.id == entry_labels.c.entry_id)
         .where(*page)
     )
-    for entry_id, label in connection.execute(label_query):
+    for entry_id, label in connection.execute(label_query).all():
         by_id[entry_id].labels.append(label)
     for row in rows:
         row.signals.sort()

@@ -87,6 +87,9 @@ class UpsertCounts:
     # Live records whose entry had been withdrawn: withdrawal is kept (it is a decision).
     still_withdrawn: int = 0
     entry_ids: list[int] = field(default_factory=list)
+    # The entry of each draft given, in order (None for a draft without signals): what a
+    # caller answers with, without looking the signals up again.
+    draft_ids: list[int | None] = field(default_factory=list)
 
     def add(self, other: UpsertCounts) -> None:
         self.created += other.created
@@ -217,20 +220,36 @@ def _existing_signals(
     return found
 
 
-def _merge_batch(drafts: Iterable[EntryDraft]) -> list[EntryDraft]:
+def _merge_batch(drafts: Iterable[EntryDraft]) -> tuple[list[EntryDraft], list[int]]:
+    """Drafts sharing a signal merged into one; returns them and, for each draft given,
+    the index of the merged draft it went into."""
     merged: list[EntryDraft] = []
+    positions: list[int] = []
     owner: dict[tuple[str, str], int] = {}
+    # Drafts are taken as given and copied only when another is merged into them (rare):
+    # the caller's drafts are never changed, and a batch of distinct entries copies nothing.
+    copied: set[int] = set()
     for draft in drafts:
-        index = next((owner[s.key] for s in draft.signals if s.key in owner), None)
+        index = None
+        for s in draft.signals:
+            index = owner.get(s.key)
+            if index is not None:
+                break
         if index is None:
             index = len(merged)
-            merged.append(EntryDraft(list(draft.signals), set(draft.labels), draft.content_type,
-                                     draft.source, draft.note, draft.withdrawn))
+            merged.append(draft)
         else:
+            if index not in copied:
+                first = merged[index]
+                merged[index] = EntryDraft(list(first.signals), set(first.labels),
+                                           first.content_type, first.source, first.note,
+                                           first.withdrawn)
+                copied.add(index)
             merged[index].merge(draft)
+        positions.append(index)
         for signal in draft.signals:
             owner.setdefault(signal.key, index)
-    return merged
+    return merged, positions
 
 
 _ENTRY_COLUMNS = ("id", "bank_id", "content_type", "source", "note", "created_at", "updated_at",
@@ -253,20 +272,32 @@ def upsert_entries(writer: Writer, bank_id: int, drafts: Iterable[EntryDraft]) -
     import resumable by simply running it again.
     """
     connection = writer.connection
-    batch = [d for d in _merge_batch(drafts) if d.signals]
+    merged, positions = _merge_batch(drafts)
+    merged_ids: list[int | None] = [None] * len(merged)
     counts = UpsertCounts()
+    batch = [d for d in merged if d.signals]
     if not batch:
+        counts.draft_ids = [None] * len(positions)
         return counts
     now = utcnow()
     existing = _existing_signals(connection, bank_id, (s.key for d in batch for s in d.signals))
     fresh: list[EntryDraft] = []
+    fresh_at: list[int] = []
     known: list[tuple[int, EntryDraft]] = []
-    for draft in batch:
-        entry_id = next((existing[s.key] for s in draft.signals if s.key in existing), None)
+    for index, draft in enumerate(merged):
+        if not draft.signals:
+            continue
+        entry_id = None
+        for s in draft.signals:
+            entry_id = existing.get(s.key)
+            if entry_id is not None:
+                break
         if entry_id is None:
             fresh.append(draft)
+            fresh_at.append(index)
         else:
             known.append((entry_id, draft))
+            merged_ids[index] = entry_id
     signal_rows: list[tuple[Any, ...]] = []
     label_rows: list[tuple[int, str]] = []
     if fresh:
@@ -282,12 +313,15 @@ def upsert_entries(writer: Writer, bank_id: int, drafts: Iterable[EntryDraft]) -
             signal_rows.extend(_signal_rows(bank_id, entry_id, draft.signals))
             label_rows.extend((entry_id, label) for label in draft.labels)
         counts.entry_ids.extend(ids)
+        for index, entry_id in zip(fresh_at, ids, strict=True):
+            merged_ids[index] = entry_id
         counts.created = len(fresh)
         counts.withdrawn += sum(d.withdrawn for d in fresh)
     if known:
         _merge_known(writer, bank_id, known, existing, now, counts, signal_rows, label_rows)
     bulk_insert(connection, entry_signals, _SIGNAL_COLUMNS, signal_rows)
     bulk_insert(connection, entry_labels, _LABEL_COLUMNS, label_rows)
+    counts.draft_ids = [merged_ids[index] for index in positions]
     return counts
 
 
