@@ -133,7 +133,9 @@ def test_within_one_poll_interval_when_the_stream_is_down(
         hub.add_member("bob", "contributor")
         make_bank(hub, "alice", "tcap", ["*"])
         settings = node_settings(hub)
-        for node in serve_node(f"sqlite:///{tmp_path / 'node.db'}", settings):
+        nodes = serve_node(f"sqlite:///{tmp_path / 'node.db'}", settings)
+        node = next(nodes)
+        try:
             wait_for(lambda: node.app.state.follower.status.mode == "polling", 5)
             for _ in range(3):
                 pdq = random_pdq()
@@ -145,6 +147,8 @@ def test_within_one_poll_interval_when_the_stream_is_down(
             # The stream comes back: the node switches to it.
             switch.down = False
             wait_for(lambda: node.app.state.follower.status.mode == "stream", 5)
+        finally:
+            next(nodes, None)
     finally:
         next(hubs, None)
 
@@ -225,8 +229,70 @@ def test_follow_limits_the_mirror_to_named_banks(shared: RunningHub, tmp_path: P
     pdq_kept, pdq_other = random_pdq(), random_pdq()
     kept = contribute(shared, "alice", "tcap", pdq_kept)
     contribute(shared, "alice", "other", pdq_other)
-    for node in serve_node(f"sqlite:///{tmp_path / 'node.db'}",
-                           node_settings(shared, follow=("tcap",))):
+    nodes = serve_node(f"sqlite:///{tmp_path / 'node.db'}", node_settings(shared, follow=("tcap",)))
+    node = next(nodes)
+    try:
         wait_for(lambda: kept in matched_entries(node, {"pdq": pdq_kept}), 3)
         time.sleep(0.2)
         assert not matched_entries(node, {"pdq": pdq_other})
+    finally:
+        next(nodes, None)
+
+
+@pytest.mark.postgres
+def test_end_to_end_on_postgresql(postgres_database: str) -> None:
+    """Hub and node both on PostgreSQL: contribute, match at the node within a second, give
+    feedback through the node, restart the node and find the entry again."""
+    from tests.conftest import _fresh_schema
+    from tests.test_hub_support import serve
+
+    hubs = serve(_fresh_schema(postgres_database))
+    hub = next(hubs)
+    node_url = _fresh_schema(postgres_database)
+    try:
+        hub.add_member("alice", "contributor")
+        hub.add_member("bob", "contributor")
+        make_bank(hub, "alice", "tcap", ["*"])
+        node = start_node(node_url, node_settings(hub))
+        try:
+            wait_for(lambda: node.app.state.follower.status.mode == "stream", 10)
+            pdq = random_pdq()
+            entry = contribute(hub, "alice", "tcap", pdq)
+            wait_for(lambda: entry in matched_entries(node, {"pdq": pdq}), 1.0)
+            with node.client() as client:
+                found = client.post("/v1/match", json={"signals": {"pdq": pdq}}).json()
+                match_id = found["matches"][0]["id"]
+                verdict = client.post(f"/v1/matches/{match_id}/feedback",
+                                      json={"verdict": "confirm"})
+                assert verdict.status_code == 200, verdict.text
+                assert verdict.json()["hub"]["feedback"]["confirm"] == 1
+        finally:
+            node.stop()
+            node.store.close()
+        node = start_node(node_url, node_settings(hub))
+        try:
+            assert entry in matched_entries(node, {"pdq": pdq})
+            assert mirrored(node) == 1
+        finally:
+            node.stop()
+            node.store.close()
+    finally:
+        next(hubs, None)
+
+
+def test_share_a_private_entry_with_the_hub(shared: RunningHub, node: RunningNode) -> None:
+    pdq = random_pdq()
+    with node.client() as client:
+        assert client.post("/v1/banks", json={"name": "own"}).status_code == 201
+        ids = client.post("/v1/banks/own/entries", json={"entries": [
+            {"signals": {"pdq": pdq}, "labels": ["behaviour:glorification"]}]}).json()["ids"]
+        shared_out = client.post(f"/v1/entries/{ids[0]}/share", json={"bank": "tcap"})
+        assert shared_out.status_code == 201, shared_out.text
+        hub_entry = shared_out.json()["hub_entry"]
+        assert client.post(f"/v1/entries/{ids[0]}/share",
+                           json={"bank": "nosuch"}).status_code == 502
+    with shared.client("alice") as client:
+        got = client.get(f"/v1/entries/{hub_entry}").json()
+    assert got["contributor"] == "bob" and got["labels"] == ["behaviour:glorification"]
+    # It comes back through the mirror as a hub entry too.
+    wait_for(lambda: hub_entry in matched_entries(node, {"pdq": pdq}), 2)

@@ -49,6 +49,8 @@ def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str, str | None]]:
             event, data = "message", []
             continue
         if line.startswith(":"):
+            # A heartbeat: handed on so that the reader can notice it should stop.
+            yield "heartbeat", "", None
             continue
         name, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
@@ -170,6 +172,7 @@ class HubFollower:
         response = self._response
         if response is not None:
             # Unblocks a read waiting on an idle stream.
+            # Closing from another thread may race with the reader: either way it stops.
             with contextlib.suppress(Exception):
                 response.close()
         if self._thread is not None:
