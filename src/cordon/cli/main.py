@@ -13,6 +13,7 @@ from cordon.cli.hash_cmd import hash_command
 from cordon.cli.hub_cmd import hub_group
 from cordon.cli.match_cmd import match_command
 from cordon.cli.node_cmd import node_group
+from cordon.cli.scan_cmd import scan_command
 from cordon.cli.watch_cmd import watch_command
 from cordon.errors import CordonError
 
@@ -63,6 +64,7 @@ cli.add_command(match_command)
 cli.add_command(watch_command)
 cli.add_command(hub_group)
 cli.add_command(node_group)
+cli.add_command(scan_command)
 
 
 def main(argv: list[str] | None = None) -> None:
