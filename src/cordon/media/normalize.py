@@ -61,11 +61,13 @@ def _flat_run(spread: np.ndarray, colours: np.ndarray, limit: int) -> int:
     return min(run, limit)
 
 
-def border_box(rgb: np.ndarray) -> Box:
+def border_box(rgb: np.ndarray, overlay: float = 0.0) -> Box:
     """The box left after removing flat bars (padding, letterbox, pillarbox) of any colour.
 
     Each side is trimmed on its own, so bars of different widths and colours are handled; a
     side is only trimmed while its lines are flat and of the colour of the outermost line.
+    With `overlay` > 0, a line still counts as flat when up to that share of it (at each end)
+    is covered by something else: a channel logo or a ticker drawn across a video's bars.
     """
     height, width = rgb.shape[:2]
     if height < 4 or width < 4:
@@ -79,8 +81,8 @@ def border_box(rgb: np.ndarray) -> Box:
         before = (top, bottom, left, right)
         rows = slice(top, height - bottom)
         cols = slice(left, width - right)
-        row_spread, row_colour = _lines(pixels[rows, cols], axis=1)
-        col_spread, col_colour = _lines(pixels[rows, cols], axis=0)
+        row_spread, row_colour = _lines(pixels[rows, cols], axis=1, overlay=overlay)
+        col_spread, col_colour = _lines(pixels[rows, cols], axis=0, overlay=overlay)
         top += _flat_run(row_spread, row_colour, max_rows - top - bottom)
         bottom += _flat_run(row_spread[::-1], row_colour[::-1], max_rows - top - bottom)
         left += _flat_run(col_spread, col_colour, max_cols - left - right)
@@ -90,10 +92,21 @@ def border_box(rgb: np.ndarray) -> Box:
     return Box(top, left, height - bottom, width - right)
 
 
-def _lines(pixels: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per line (row for axis=1, column for axis=0): channel spread and mean colour."""
-    spread = (pixels.max(axis=axis) - pixels.min(axis=axis)).max(axis=1)
-    return spread, pixels.mean(axis=axis)
+def _lines(
+    pixels: np.ndarray, axis: int, overlay: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per line (row for axis=1, column for axis=0): channel spread and mean colour; with
+    `overlay`, the spread between the overlay and 1 - overlay quantiles and the median."""
+    if overlay <= 0:
+        spread = (pixels.max(axis=axis) - pixels.min(axis=axis)).max(axis=1)
+        return spread, pixels.mean(axis=axis)
+    ordered = np.sort(pixels, axis=axis)
+    count = pixels.shape[axis]
+    low, middle, high = (
+        np.take(ordered, min(count - 1, int(q * count)), axis=axis)
+        for q in (overlay, 0.5, 1 - overlay)
+    )
+    return (high - low).max(axis=1), middle.astype(np.float64)
 
 
 def content_box(rgb: np.ndarray, min_area: float = 0.12) -> Box | None:

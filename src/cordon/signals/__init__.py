@@ -30,6 +30,7 @@ _BUILTIN_MODULES = (
     "cordon.signals.pdq",
     "cordon.signals.pdq_robust",
     "cordon.signals.vpdq",
+    "cordon.signals.vpdq_robust",
     "cordon.signals.tmk",
     "cordon.signals.md5",
     "cordon.signals.sha256",

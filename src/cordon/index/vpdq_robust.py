@@ -1,0 +1,206 @@
+"""The vpdq-robust index: frame hits of every view stream, fitted to one time line per video.
+
+Banked videos contribute two frame streams (trimmed frames, and frames without their bottom
+fifth), each in its own `VpdqIndex` (vPDQ's multi-index frame lookup). A query is looked up
+five times: its trimmed, mirrored and inset streams against the first, its band and mirrored
+band streams against the second.
+
+The frame hits of one banked video, (query time q, reference time r), are then fitted to a
+line r = a q + b by voting over speeds a from 0.8 to 1.25 and offsets b: a copy that was cut,
+re-timed, sped up or slowed down keeps its frames on one such line, unrelated frames that
+happen to share a hash do not line up. The longest stretch of the winning line without a gap
+over MAX_GAP_SECONDS is the matched run; it gives the time range on both videos.
+
+A video matches when the run covers at least MIN_SEGMENT_SECONDS of the query (or 80% of a
+shorter query): a 10-second clip cut from an hour of footage, or inserted into unrelated
+footage, covers little of either video but is one long run. `distance` is 1 - the share of
+the query the run covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cordon.errors import CordonError
+from cordon.index.base import IndexMatch, SignalIndex
+from cordon.index.snapshot import snapshot_writer
+from cordon.index.vpdq import PreparedHash, VpdqIndex
+from cordon.signals.vpdq import VpdqFrame, VpdqHash
+from cordon.signals.vpdq_robust import SAMPLES_PER_SECOND, RobustVideo, View
+
+# A run of at least this many seconds of the query matches on its own.
+MIN_SEGMENT_SECONDS = 4.0
+# Frame hits are looser than vPDQ's 31 bits: on fast motion a frame sampled 1/8 s away from
+# the banked one differs by 30-60 bits, and the time-line fit, not the frame distance, is what
+# separates copies from chance (unrelated frames are ~128 bits apart; 48 is far in the tail).
+FRAME_THRESHOLD = 48
+# Speeds tried (reference seconds per query second) and the tolerance around the line.
+SPEEDS = np.linspace(0.8, 1.25, 19)
+LINE_TOLERANCE = 0.4
+# A run continues over gaps this long (frames hidden by an overlay, flat frames).
+MAX_GAP_SECONDS = 1.5
+# A run must hold at least this share of the query frames sampled over its span.
+MIN_RUN_DENSITY = 0.4
+# (query view, banked view) pairs looked up.
+STREAMS: tuple[tuple[View, View], ...] = (
+    (View.FULL, View.FULL),
+    (View.BAND, View.BAND),
+    (View.MIRROR, View.FULL),
+    (View.MIRROR_BAND, View.BAND),
+    (View.INSET, View.FULL),
+)
+
+
+def stream(value: RobustVideo, view: View) -> VpdqHash:
+    """One view of every sampled frame as a vPDQ hash (the frame number is its position)."""
+    return VpdqHash(
+        tuple(
+            VpdqFrame(i, int(q), h.tobytes().hex(), float(s))
+            for i, (s, h, q) in enumerate(
+                zip(value.seconds, value.hashes[:, view], value.qualities[:, view], strict=True)
+            )
+        )
+    )
+
+
+def fit_run(query_times: np.ndarray, ref_times: np.ndarray) -> dict[str, float] | None:
+    """The longest run of hits on one line ref = a * query + b (see the module docstring)."""
+    if len(query_times) < 2:
+        return None
+    best: tuple[int, float, float] | None = None
+    for speed in SPEEDS:
+        offsets = ref_times - speed * query_times
+        for shift in (0.0, 0.5):  # two staggered grids, so that no line sits on a bin edge
+            bins = np.floor(offsets / LINE_TOLERANCE + shift).astype(np.int64)
+            _, inverse = np.unique(bins, return_inverse=True)
+            for k in np.argsort(-np.bincount(inverse))[:3]:
+                members = inverse == k
+                support = len(np.unique(query_times[members]))
+                if best is None or support > best[0]:
+                    best = (support, float(speed), float(np.median(offsets[members])))
+    if best is None:
+        return None
+    _, speed, offset = best
+    on_line = np.abs(ref_times - (speed * query_times + offset)) <= LINE_TOLERANCE
+    times = np.unique(query_times[on_line])
+    if len(times) < 2:
+        return None
+    breaks = np.flatnonzero(np.diff(times) > MAX_GAP_SECONDS) + 1
+    period = 1.0 / SAMPLES_PER_SECOND
+    runs = [r for r in np.split(times, breaks) if len(r) >= 2]
+    dense = [r for r in runs if len(r) >= MIN_RUN_DENSITY * ((r[-1] - r[0]) / period + 1)]
+    if not dense:
+        return None
+    run = max(dense, key=lambda r: r[-1] - r[0])
+    start, end = float(run[0]), float(run[-1]) + period
+    return {
+        "query_start": round(start, 3),
+        "query_end": round(end, 3),
+        "ref_start": round(speed * start + offset, 3),
+        "ref_end": round(speed * end + offset, 3),
+        "speed": round(speed, 3),
+    }
+
+
+def _length(run: dict[str, float] | None) -> float:
+    return run["query_end"] - run["query_start"] if run else 0.0
+
+
+class RobustVideoIndex(SignalIndex[RobustVideo]):
+    def __init__(
+        self,
+        threshold: float = 0.2,
+        *,
+        streams: tuple[tuple[View, View], ...] = STREAMS,
+        min_segment_seconds: float = MIN_SEGMENT_SECONDS,
+    ) -> None:
+        self.threshold = float(threshold)
+        self.streams = streams
+        self.min_segment_seconds = min_segment_seconds
+        self._values: dict[int, RobustVideo] = {}
+        self._indexes = {view: VpdqIndex(threshold=1.0) for view in (View.FULL, View.BAND)}
+
+    def add(self, key: int, value: RobustVideo) -> None:
+        if not isinstance(value, RobustVideo):
+            raise CordonError("a vpdq-robust index only holds vpdq-robust values")
+        self._values[key] = value
+        for view, index in self._indexes.items():
+            index.add(key, stream(value, view))
+
+    def add_many(self, items: Iterable[tuple[int, RobustVideo]]) -> None:
+        for key, value in items:
+            self.add(key, value)
+
+    def remove(self, key: int) -> None:
+        if self._values.pop(key, None) is not None:
+            for index in self._indexes.values():
+                index.remove(key)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def query(self, value: RobustVideo, threshold: float | None = None) -> list[IndexMatch]:
+        limit = self.threshold if threshold is None else float(threshold)
+        if not len(value) or not self._values:
+            return []
+        duration = float(value.seconds.max() - value.seconds.min()) + 1.0 / SAMPLES_PER_SECOND
+        needed = min(self.min_segment_seconds, 0.8 * duration)
+        best: dict[int, tuple[float, IndexMatch]] = {}
+        for query_view, bank_view in self.streams:
+            prepared = PreparedHash.of(stream(value, query_view))
+            if not len(prepared.words):
+                continue
+            found = self._indexes[bank_view].query_frames(prepared.words, FRAME_THRESHOLD)
+            counts = [len(keys) for keys, _, _ in found]
+            if not sum(counts):
+                continue
+            keys = np.concatenate([k for k, _, _ in found])
+            ref_times = np.concatenate([r for _, r, _ in found])
+            distances = np.concatenate([d for _, _, d in found])
+            query_times = np.repeat(prepared.seconds, counts)
+            for key in np.unique(keys).tolist():
+                mine = keys == key
+                run = fit_run(query_times[mine], ref_times[mine])
+                seconds = _length(run)
+                if seconds < needed - 1e-9:
+                    continue
+                distance = round(max(0.0, 1.0 - seconds / duration), 4)
+                detail = {
+                    "via": query_view.name.lower(),
+                    "run": run,
+                    "frame_hits": int(mine.sum()),
+                    "best_frame_distance": int(distances[mine].min()),
+                }
+                match = IndexMatch(int(key), min(distance, limit), detail)
+                if key not in best or seconds > best[key][0]:
+                    best[key] = (seconds, match)
+        matches = [m for _, m in best.values()]
+        return sorted(matches, key=lambda m: (m.distance, -_length(m.detail["run"]), m.key))
+
+    def save(self, path: Path) -> None:
+        from cordon.signals.vpdq_robust import SIGNAL
+
+        keys = np.array(list(self._values), dtype=np.int64)
+        texts = np.array([SIGNAL.format(v) for v in self._values.values()], dtype=str)
+        with snapshot_writer(path, "vpdq-robust index") as handle:
+            np.savez(handle, keys=keys, values=texts, threshold=self.threshold)
+
+    @classmethod
+    def load(cls, path: Path) -> RobustVideoIndex:
+        from cordon.signals.vpdq_robust import SIGNAL
+
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                index = cls(threshold=float(data["threshold"]))
+                for key, text in zip(data["keys"], data["values"], strict=True):
+                    index.add(int(key), SIGNAL.parse(str(text)))
+        except (OSError, KeyError, ValueError) as exc:
+            raise CordonError(f"cannot load the vpdq-robust index snapshot: {exc}") from None
+        return index
+
+    def options(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "min_segment_seconds": self.min_segment_seconds}

@@ -1,0 +1,245 @@
+"""vpdq-robust: per sampled frame, PDQ of views that survive how videos are reposted.
+
+vPDQ hashes whole frames, so a letterboxed, mirrored, captioned or picture-in-picture copy moves
+most bits of every frame. This signal samples SAMPLES_PER_SECOND frames a second on
+vPDQ's clock (`frame index / frame rate`) and hashes, from a small greyscale copy of each:
+
+- the frame after its flat bars are trimmed (letterbox, pillarbox, padding): banked;
+- the frame without its bottom fifth (news tickers, subtitles, lower-third logos), then
+  trimmed: banked (cut first, because a ticker across a pillarboxed video hides its bars);
+- both of them mirrored, and the largest rectangle outlined by straight edges (the video shown
+  as a window inside other footage): queried only.
+
+The index (`cordon.index.vpdq_robust`) looks each query view stream up in vPDQ's frame index
+and fits the frame hits of each banked video to one time line (any offset, speed 0.8-1.25):
+a clip matches when a run of several seconds of its frames lies on one line, whatever share
+of either video that is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from cordon.content import ContentType
+from cordon.errors import SignalFormatError
+from cordon.media.normalize import border_box, edge_boxes
+from cordon.signals.base import Comparison, HashOptions, SignalType
+from cordon.signals.pdq_robust import HASH_SIDE, pdq_views
+
+if TYPE_CHECKING:
+    from cordon.index.vpdq_robust import RobustVideoIndex
+    from cordon.media.video import VideoFrame, VideoInfo
+
+# Longer side of the greyscale copy of a sampled frame: PDQ needs 64x64, edges a little more.
+FRAME_SIDE = 192
+# Share of the frame's height kept by the band view (tickers sit at the bottom).
+BAND_KEEP = 0.8
+# Share of a bar line (at each end) that an overlay may cover.
+OVERLAY = 0.15
+# Frames hashed per second of video. vPDQ's one per second is enough when a copy is cut on
+# the same second boundaries; a clip cut anywhere, sped up or re-timed samples other instants,
+# and on fast motion frames 0.5 s apart share nothing. Four per second keeps every query frame
+# within 1/8 s of a banked one.
+SAMPLES_PER_SECOND = 4.0
+_FALLBACK_RATE = 25.0
+_FORMAT_VERSION = 1
+_HEADER = struct.Struct(">BBI")  # version, views per frame, frame count
+_FRAME = struct.Struct(">f")  # seconds
+
+
+class View(IntEnum):
+    """The views hashed per frame, in storage order."""
+
+    FULL = 0
+    BAND = 1
+    MIRROR = 2
+    MIRROR_BAND = 3
+    INSET = 4
+
+
+BANKED_VIEWS = (View.FULL, View.BAND)
+VIEWS = len(View)
+
+
+@dataclass(frozen=True, eq=False)
+class RobustVideo:
+    # (n,) float32 seconds on the vPDQ clock, (n, VIEWS, 32) uint8 hashes, (n, VIEWS) qualities.
+    # A view a frame does not have (no inset found) has quality 0 and is never used.
+    seconds: np.ndarray
+    hashes: np.ndarray
+    qualities: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.seconds)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RobustVideo) and _pack(self) == _pack(other)
+
+    def __hash__(self) -> int:
+        return hash(_pack(self))
+
+
+def frame_views(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes (VIEWS, 32) and qualities (VIEWS,) of one frame."""
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    trimmed = _trim(grey)
+    band = _trim(grey[: max(8, round(grey.shape[0] * BAND_KEEP))])
+    views = [_view(trimmed), _view(band)]
+    views += [views[0][:, ::-1], views[1][:, ::-1]]
+    insets = edge_boxes(grey, limit=1)
+    inset = _trim(insets[0].crop(grey)) if insets else None
+    views.append(_view(inset) if inset is not None else np.zeros_like(views[0]))
+    hashes, qualities = pdq_views(np.stack(views))
+    if inset is None:
+        qualities[View.INSET] = 0
+    return hashes, qualities
+
+
+def _trim(grey: np.ndarray) -> np.ndarray:
+    # Bars of a video are the same on every frame, and logos or tickers drawn over them are
+    # common, so a bar line may be covered by something else over OVERLAY of its length.
+    return border_box(grey, overlay=OVERLAY).crop(grey)
+
+
+def _view(grey: np.ndarray) -> np.ndarray:
+    return cv2.resize(grey, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
+
+
+def _frame_size(width: int, height: int) -> tuple[int, int]:
+    scale = min(1.0, FRAME_SIDE / max(width, height, 1))
+    return max(8, round(width * scale)), max(8, round(height * scale))
+
+
+class RobustVideoConsumer:
+    """Samples frames on the vPDQ clock and hashes their views."""
+
+    def __init__(self, info: VideoInfo, options: HashOptions) -> None:
+        self._rate = info.fps if info.fps and math.isfinite(info.fps) else None
+        self._slot = -1
+        self._seconds: list[float] = []
+        self._hashes: list[np.ndarray] = []
+        self._qualities: list[np.ndarray] = []
+
+    def accept(self, frame: VideoFrame) -> None:
+        # The first frame at or after each 1/SAMPLES_PER_SECOND instant: the same instants
+        # whatever the frame rate, so re-timed copies sample what the original sampled.
+        rate = self._rate or _FALLBACK_RATE
+        slot = math.floor(frame.index * SAMPLES_PER_SECOND / rate + 1e-9)
+        if slot == self._slot:
+            return
+        self._slot = slot
+        rgb = frame.rgb(_frame_size(frame.width, frame.height), "AREA")
+        hashes, qualities = frame_views(rgb)
+        self._seconds.append(frame.index / self._rate if self._rate else frame.seconds)
+        self._hashes.append(hashes)
+        self._qualities.append(qualities)
+
+    def finish(self) -> RobustVideo:
+        if not self._seconds:
+            return RobustVideo(
+                np.zeros(0, np.float32),
+                np.zeros((0, VIEWS, 32), np.uint8),
+                np.zeros((0, VIEWS), np.uint8),
+            )
+        return RobustVideo(
+            np.array(self._seconds, np.float32), np.stack(self._hashes), np.stack(self._qualities)
+        )
+
+
+def _pack(value: RobustVideo) -> bytes:
+    count = len(value.seconds)
+    return b"".join(
+        [
+            _HEADER.pack(_FORMAT_VERSION, VIEWS, count),
+            value.seconds.astype(">f4").tobytes(),
+            value.qualities.astype(np.uint8).tobytes(),
+            value.hashes.astype(np.uint8).tobytes(),
+        ]
+    )
+
+
+def _unpack(data: bytes) -> RobustVideo:
+    if len(data) < _HEADER.size:
+        raise SignalFormatError("a vpdq-robust signal is too short to hold its header")
+    version, views, count = _HEADER.unpack_from(data)
+    if version != _FORMAT_VERSION or views != VIEWS:
+        raise SignalFormatError(f"unsupported vpdq-robust format version {version}/{views}")
+    expected = _HEADER.size + count * (4 + VIEWS + VIEWS * 32)
+    if len(data) != expected:
+        raise SignalFormatError(
+            f"a vpdq-robust signal of {count} frames has {expected} bytes, got {len(data)}"
+        )
+    offset = _HEADER.size
+    seconds = np.frombuffer(data, ">f4", count, offset).astype(np.float32)
+    offset += count * 4
+    qualities = np.frombuffer(data, np.uint8, count * VIEWS, offset).reshape(count, VIEWS)
+    offset += count * VIEWS
+    hashes = np.frombuffer(data, np.uint8, count * VIEWS * 32, offset).reshape(count, VIEWS, 32)
+    if not np.isfinite(seconds).all() or (seconds < 0).any():
+        raise SignalFormatError("vpdq-robust frame times must be finite and not negative")
+    if qualities.size and qualities.max() > 100:
+        raise SignalFormatError("a vpdq-robust quality is a whole number from 0 to 100")
+    return RobustVideo(seconds, hashes.copy(), qualities.copy())
+
+
+class RobustVpdqSignal(SignalType[RobustVideo]):
+    name = "vpdq-robust"
+    description = (
+        "PDQ of trimmed, banded, mirrored and inset views of sampled frames, matched by "
+        "aligned segments (catches letterboxed, mirrored, captioned, framed and cut copies)"
+    )
+    content_types = frozenset({ContentType.VIDEO})
+    default_for = frozenset()
+    matching_default_for = frozenset({ContentType.VIDEO})
+    # On `Comparison.distance` = 1 - the larger coverage, as vPDQ; aligned segments of at
+    # least MIN_SEGMENT_SECONDS match whatever the coverage (see the index).
+    default_threshold = 0.2
+
+    def video_consumer(self, info: VideoInfo, options: HashOptions) -> RobustVideoConsumer:
+        return RobustVideoConsumer(info, options)
+
+    def format(self, value: RobustVideo) -> str:
+        return base64.b64encode(_pack(value)).decode("ascii")
+
+    def parse(self, text: str) -> RobustVideo:
+        if not isinstance(text, str):
+            raise SignalFormatError("a vpdq-robust signal must be a base64 string")
+        try:
+            data = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise SignalFormatError("a vpdq-robust signal must be valid base64") from None
+        return _unpack(data)
+
+    def to_json(self, value: RobustVideo) -> dict[str, Any]:
+        return {"hash": self.format(value), "frames": len(value)}
+
+    def summary(self, value: RobustVideo) -> str:
+        return f"frames={len(value)}"
+
+    def weak(self, value: RobustVideo) -> bool:
+        return not (value.qualities[:, View.FULL] >= 50).any() if len(value) else True
+
+    def compare(self, a: RobustVideo, b: RobustVideo, threshold: float | None = None) -> Comparison:
+        index = self.make_index(threshold)
+        index.add(0, b)
+        hits = index.query(a)
+        if hits:
+            return Comparison(True, hits[0].distance, hits[0].detail)
+        return Comparison(False, 1.0, {"via": "none"})
+
+    def make_index(self, threshold: float | None = None) -> RobustVideoIndex:
+        from cordon.index.vpdq_robust import RobustVideoIndex
+
+        return RobustVideoIndex(threshold=self.threshold(threshold))
+
+
+SIGNAL = RobustVpdqSignal()
