@@ -15,6 +15,7 @@ from cordon import __version__
 from cordon.errors import CordonError
 from cordon.hub.deps import RateLimited
 from cordon.hub.errors import HubError, Unauthorized, Unprocessable
+from cordon.hub.fanout import Fanout
 from cordon.hub.metrics import HubMetrics, MetricsMiddleware
 from cordon.hub.middleware import GuardBody
 from cordon.hub.notify import ChangeNotifier, PgListener
@@ -58,6 +59,7 @@ def create_app(settings: HubSettings | None = None, store: Store | None = None) 
     app.state.hub = hub
     app.state.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     app.state.metrics = metrics
+    app.state.fanout = Fanout(hub.shared_page)
     for router in (banks.router, entries.router, feed.router, admin.router, health.router):
         app.include_router(router)
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+import orjson
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -27,6 +28,7 @@ from cordon.content import ContentType
 from cordon.errors import CordonError
 from cordon.hub import cursor as cursors
 from cordon.hub.errors import Conflict, Forbidden, HubError, Unprocessable, no_bank, no_entry
+from cordon.hub.fanout import SharedPage
 from cordon.hub.labels import check_label, import_label
 from cordon.hub.notify import ChangeNotifier, send_notification
 from cordon.hub.tokens import digest, new_token
@@ -353,6 +355,27 @@ class Hub:
         return FeedPage(
             [entry_json(r, bank_names[r.bank_id], contributors, skip_disputed) for r in rows],
             [r.change_seq for r in rows], cursors.encode(last), more)
+
+    def shared_page(self, after: int, limit: int) -> SharedPage:
+        """The changes of every bank after `after`, for the streams to share (see
+        `cordon.hub.fanout`); each follower keeps the banks it may see."""
+        with self.store.read() as conn:
+            high = hub_repo.committed_seq(conn)
+            rows = hub_repo.feed_rows(conn, after, high, limit + 1, None) if after < high else []
+            bank_names = hub_repo.bank_names(conn) if rows else {}
+            contributors = hub_repo.member_names(conn) if rows else {}
+        more = len(rows) > limit
+        rows = rows[:limit]
+        data = [orjson.dumps(entry_json(r, bank_names[r.bank_id], contributors, False)).decode()
+                for r in rows]
+        return SharedPage(rows, rows[-1].change_seq if more else max(after, high), more,
+                          bank_names, contributors, data)
+
+    def visible_banks(self, member: MemberRow) -> set[int] | None:
+        """Ids of the banks the member may see (None: every bank)."""
+        with self.store.read() as conn:
+            ids = hub_repo.visible_bank_ids(conn, member)
+        return None if ids is None else set(ids)
 
     # --- audit and statistics --------------------------------------------------------------
     def audit_records(self, member: MemberRow, *, who: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -14,9 +14,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from cordon.hub import cursor as cursors
 from cordon.hub.deps import Client, HubDep, Member
+from cordon.hub.fanout import Fanout
 from cordon.hub.schemas import FeedOut
+from cordon.hub.service import entry_json
 
 router = APIRouter(tags=["follow"])
+STREAM_PAGE = 1000
 
 
 @router.get("/v1/feed", response_model=FeedOut)
@@ -56,31 +59,41 @@ async def stream(
     settings = request.app.state.settings
     after = cursors.decode(last_event_id if last_event_id else cursor)
     # Fails here, as a plain HTTP error, for a cursor from the future.
-    first = await run_in_threadpool(hub.feed, member, after, 1000, skip_disputed)
+    first = await run_in_threadpool(hub.feed, member, after, STREAM_PAGE, skip_disputed)
     await run_in_threadpool(hub.audit, member, "stream.open", None, client, {"after": after})
     metrics = request.app.state.metrics
+    fanout: Fanout = request.app.state.fanout
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        page: Any = first
-        position = after
+        position = cursors.decode(first.cursor)
+        # Banks this follower may see, and the banks that existed when that was asked:
+        # sharing is decided when a bank is created, so only a bank not seen before asks again.
+        visible: set[int] | None = None
+        checked: set[int] | None = None
         metrics.stream_followers.inc()
         try:
+            for entry in first.entries:
+                yield ServerSentEvent(data=orjson.dumps(entry).decode(), event="entry",
+                                      id=entry["change"])
+            metrics.stream_entries.inc(len(first.entries))
+            # Taken before each read and waited on after it: a commit during the read sets
+            # it, so no commit is left for the poll to find.
+            wake = hub.notifier.current()
             while True:
+                page = await fanout.page(position, STREAM_PAGE, wake)
+                if member.role != "admin" and (
+                        checked is None or any(r.bank_id not in checked for r in page.rows)):
+                    visible = await run_in_threadpool(hub.visible_banks, member)
+                    checked = set(page.bank_names)
+                events = page.events(visible, skip_disputed, entry_json)
+                for change, data in events:
+                    yield ServerSentEvent(data=data, event="entry", id=change)
+                metrics.stream_entries.inc(len(events))
+                position = page.cursor
+                if not page.more:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), settings.stream_poll_seconds)
                 wake = hub.notifier.current()
-                if page is None:
-                    page = await run_in_threadpool(hub.feed, member, position, 1000,
-                                                   skip_disputed)
-                for entry in page.entries:
-                    yield ServerSentEvent(data=orjson.dumps(entry).decode(), event="entry",
-                                          id=entry["change"])
-                metrics.stream_entries.inc(len(page.entries))
-                position = cursors.decode(page.cursor)
-                more = page.more
-                page = None
-                if more:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), settings.stream_poll_seconds)
         finally:
             metrics.stream_followers.dec()
 
