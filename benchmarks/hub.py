@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/hub.py \
         --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
-The hub runs as a real server (`cordon hub serve`, uvicorn, one process) in a subprocess on
+The hub runs as a real server (`cordon hub serve`, uvicorn, `--workers` processes, default
+one) in a subprocess on
 a loopback port, on a scratch database created for the run and dropped afterwards; load is
 generated from this process over loopback with httpx. Four measurements, each bounded in
 count and time:
@@ -94,10 +95,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def hub_server(url: str) -> Iterator[str]:
+def hub_server(url: str, workers: int) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "cordon", "hub", "serve", "--db", url, "--port", str(port),
-               "--rate-limit", "0"]
+               "--rate-limit", "0", "--workers", str(workers)]
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"cordon-hubbench-{port}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -382,6 +383,7 @@ def main() -> None:
     parser.add_argument("--push-seconds", type=float, default=180)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--mixed-seconds", type=float, default=30)
+    parser.add_argument("--workers", type=int, default=1, help="hub worker processes")
     parser.add_argument("--name", default="hub")
     parser.add_argument("--only", default="ingest,feed,push,mixed",
                         help="the measurements to run, comma-separated (ingest always runs: "
@@ -393,7 +395,7 @@ def main() -> None:
     results: dict[str, Any] = {"settings": vars(args) | {"postgres": "(scratch database)"}}
     with scratch_database(args.postgres) as url:
         members = add_members(url, args.writers, max(args.followers, 20))
-        with hub_server(url) as base:
+        with hub_server(url, args.workers) as base:
             with httpx.Client(base_url=base, headers=auth(members.writers[0])) as http:
                 response = http.post("/v1/banks", content=orjson.dumps(
                     {"name": BANK, "shared_with": ["*"]}))
@@ -439,7 +441,7 @@ def main() -> None:
     rows = summary_rows(results)
     for row in rows:
         row[3] = "" if row[3] == "" else ("yes" if row[3] else "NO")
-    print_table("Hub on PostgreSQL (one uvicorn process, loopback)",
+    print_table(f"Hub on PostgreSQL ({args.workers} uvicorn worker process(es), loopback)",
                 ["figure", "measured", "target", "holds"], rows)
     after = results["load_average"]["after"]
     print(f"load average (1 min) before {load_before[0]:.1f}, after {after[0]:.1f}")
