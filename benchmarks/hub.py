@@ -4,10 +4,9 @@
         --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
 The hub runs as a real server (`cordon hub serve`, uvicorn, `--workers` processes, default
-one) in a subprocess on
-a loopback port, on a scratch database created for the run and dropped afterwards; load is
-generated from this process over loopback with httpx. Four measurements, each bounded in
-count and time:
+one) in a subprocess on a loopback port, on a scratch database created for the run and
+dropped afterwards; load is generated from this process over loopback with httpx. Four
+measurements, each bounded in count and time:
 
 1. ingest: `POST /v1/banks/{bank}/entries` with `--batch` PDQ+MD5 entries per request from
    `--writers` concurrent clients (bodies encoded before the clock starts), `--rounds`
