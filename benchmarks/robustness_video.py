@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -365,6 +366,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 rows[(result["edit"], bucket)][n].append(ok)
                 rows[(result["edit"], bucket)][n + " wrong"].append(wrong)
+    shutil.rmtree(_scratch(), ignore_errors=True)
     return {
         "references": {n: round(d, 1) for n, d in durations.items()},
         "clips": len(tasks),

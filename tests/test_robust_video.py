@@ -87,11 +87,11 @@ def test_a_clip_inserted_into_unrelated_footage_is_found_where_it_is(bank) -> No
 
 def test_the_time_line_fit_follows_a_speed_change_and_ignores_chance_hits() -> None:
     query = np.arange(0, 20, STEP)
-    run = fit_run(query, 5 + 1.1 * query)
+    run = fit_run(query, 5 + 1.1 * query, query)
     assert run is not None and run["speed"] == pytest.approx(1.1, abs=0.03)
     assert abs(run["ref_start"] - 5) <= 0.4 and abs(run["ref_end"] - 27) <= 0.6
     rng = np.random.default_rng(0)
-    scattered = fit_run(query, rng.uniform(0, 600, len(query)))
+    scattered = fit_run(query, rng.uniform(0, 600, len(query)), query)
     assert scattered is None or scattered["query_end"] - scattered["query_start"] < 2
 
 

@@ -8,8 +8,9 @@ band streams against the second.
 The frame hits of one banked video, (query time q, reference time r), are then fitted to a
 line r = a q + b by voting over speeds a from 0.8 to 1.25 and offsets b: a copy that was cut,
 re-timed, sped up or slowed down keeps its frames on one such line, unrelated frames that
-happen to share a hash do not line up. The longest stretch of the winning line without a gap
-over MAX_GAP_SECONDS is the matched run; it gives the time range on both videos.
+happen to share a hash do not line up. The longest stretch of the winning line that misses at
+most MAX_MISSES informative query frames in a row is the matched run; it gives the time range
+on both videos.
 
 A video matches when the run covers at least MIN_SEGMENT_SECONDS of the query (or 80% of a
 shorter query): a 10-second clip cut from an hour of footage, or inserted into unrelated
@@ -34,15 +35,16 @@ from cordon.signals.vpdq_robust import SAMPLES_PER_SECOND, RobustVideo, View
 
 # A run of at least this many seconds of the query matches on its own.
 MIN_SEGMENT_SECONDS = 4.0
-# Frame hits are looser than vPDQ's 31 bits: on fast motion a frame sampled 1/8 s away from
+# Frame hits are looser than vPDQ's 31 bits: on fast motion a frame sampled 1/16 s away from
 # the banked one differs by 30-60 bits, and the time-line fit, not the frame distance, is what
 # separates copies from chance (unrelated frames are ~128 bits apart; 48 is far in the tail).
 FRAME_THRESHOLD = 48
 # Speeds tried (reference seconds per query second) and the tolerance around the line.
 SPEEDS = np.linspace(0.8, 1.25, 19)
 LINE_TOLERANCE = 0.4
-# A run continues over gaps this long (frames hidden by an overlay, flat frames).
-MAX_GAP_SECONDS = 1.5
+# A run continues over this many informative query frames without a hit (1.5 s of frames
+# hidden by an overlay or too far from the banked instants on fast motion).
+MAX_MISSES = 12
 # A run must hold at least this share of the query frames sampled over its span.
 MIN_RUN_DENSITY = 0.4
 # (query view, banked view) pairs looked up.
@@ -67,8 +69,15 @@ def stream(value: RobustVideo, view: View) -> VpdqHash:
     )
 
 
-def fit_run(query_times: np.ndarray, ref_times: np.ndarray) -> dict[str, float] | None:
-    """The longest run of hits on one line ref = a * query + b (see the module docstring)."""
+def fit_run(
+    query_times: np.ndarray, ref_times: np.ndarray, usable: np.ndarray
+) -> dict[str, float] | None:
+    """The longest run of hits on one line ref = a * query + b (see the module docstring).
+
+    `usable` are the times of the query frames that could match (informative enough); a run
+    continues over at most MAX_MISSES of them without a hit on the line, however long the
+    stretch of flat frames (fades, title cards) in between.
+    """
     if len(query_times) < 2:
         return None
     best: tuple[int, float, float] | None = None
@@ -89,12 +98,20 @@ def fit_run(query_times: np.ndarray, ref_times: np.ndarray) -> dict[str, float] 
     times = np.unique(query_times[on_line])
     if len(times) < 2:
         return None
-    breaks = np.flatnonzero(np.diff(times) > MAX_GAP_SECONDS) + 1
-    period = 1.0 / SAMPLES_PER_SECOND
+    frames = np.unique(np.concatenate([times, usable]))
+    # Misses between consecutive hits: usable query frames strictly between them.
+    between = np.diff(np.searchsorted(frames, times)) - 1
+    breaks = np.flatnonzero(between > MAX_MISSES) + 1
     runs = [r for r in np.split(times, breaks) if len(r) >= 2]
-    dense = [r for r in runs if len(r) >= MIN_RUN_DENSITY * ((r[-1] - r[0]) / period + 1)]
+
+    def density(run: np.ndarray) -> float:
+        inside = np.count_nonzero((frames >= run[0]) & (frames <= run[-1]))
+        return len(run) / max(1, inside)
+
+    dense = [r for r in runs if density(r) >= MIN_RUN_DENSITY]
     if not dense:
         return None
+    period = 1.0 / SAMPLES_PER_SECOND
     run = max(dense, key=lambda r: r[-1] - r[0])
     start, end = float(run[0]), float(run[-1]) + period
     return {
@@ -164,7 +181,7 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
             query_times = np.repeat(prepared.seconds, counts)
             for key in np.unique(keys).tolist():
                 mine = keys == key
-                run = fit_run(query_times[mine], ref_times[mine])
+                run = fit_run(query_times[mine], ref_times[mine], prepared.seconds)
                 seconds = _length(run)
                 if seconds < needed - 1e-9:
                     continue

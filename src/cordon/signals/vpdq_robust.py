@@ -45,11 +45,11 @@ FRAME_SIDE = 192
 BAND_KEEP = 0.8
 # Share of a bar line (at each end) that an overlay may cover.
 OVERLAY = 0.15
-# Frames hashed per second of video. vPDQ's one per second is enough when a copy is cut on
-# the same second boundaries; a clip cut anywhere, sped up or re-timed samples other instants,
-# and on fast motion frames 0.5 s apart share nothing. Four per second keeps every query frame
-# within 1/8 s of a banked one.
-SAMPLES_PER_SECOND = 4.0
+# Frames hashed per second. vPDQ's one per second is enough when a copy is cut on the same
+# second boundaries; a clip cut anywhere, sped up or re-timed samples other instants, and PDQ
+# moves 40-100 bits when a panning camera shifts the picture by a few percent, i.e. within
+# 2-3 frames. Eight a second keeps every query frame within 1/16 s of a banked one.
+SAMPLES_PER_SECOND = 8.0
 _FALLBACK_RATE = 25.0
 _FORMAT_VERSION = 1
 _HEADER = struct.Struct(">BBI")  # version, views per frame, frame count
