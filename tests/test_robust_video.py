@@ -49,10 +49,10 @@ def _letterbox(frame: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def bank() -> tuple[RobustVideoIndex, list[np.ndarray]]:
-    reference = _pan(1, 120)  # 30 s at 4 samples a second
+    reference = _pan(1, 160)  # 160 sampled frames
     index = RobustVideoIndex()
     index.add(7, _value(reference))
-    index.add(8, _value(_pan(2, 120)))
+    index.add(8, _value(_pan(2, 160)))
     return index, reference
 
 
@@ -67,20 +67,20 @@ def bank() -> tuple[RobustVideoIndex, list[np.ndarray]]:
 )
 def test_a_clip_is_found_with_its_time_range(bank, edit) -> None:  # type: ignore[no-untyped-def]
     index, reference = bank
-    clip = [edit(f) for f in reference[40:80]]  # 10 s from 10 s on
+    clip = [edit(f) for f in reference[40:100]]
     hits = index.query(_value(clip))
     assert [h.key for h in hits] == [7]
     run = hits[0].detail["run"]
-    assert abs(run["ref_start"] - 10) <= 0.5 and abs(run["ref_end"] - 20) <= 0.5
+    assert abs(run["ref_start"] - 40 * STEP) <= 0.5 and abs(run["ref_end"] - 100 * STEP) <= 0.5
 
 
 def test_a_clip_inserted_into_unrelated_footage_is_found_where_it_is(bank) -> None:  # type: ignore[no-untyped-def]
     index, reference = bank
-    footage = _pan(3, 40) + reference[60:100] + _pan(4, 40)
+    footage = _pan(3, 40) + reference[60:120] + _pan(4, 40)
     hits = index.query(_value(footage))
     assert [h.key for h in hits] == [7]
     run = hits[0].detail["run"]
-    assert abs(run["query_start"] - 10) <= 0.5 and abs(run["ref_start"] - 15) <= 0.5
+    assert abs(run["query_start"] - 40 * STEP) <= 0.5 and abs(run["ref_start"] - 60 * STEP) <= 0.5
     # Unrelated footage alone matches nothing.
     assert index.query(_value(_pan(3, 40) + _pan(4, 40))) == []
 
