@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -125,7 +126,8 @@ async def latency(cluster: Cluster, count: int, rng: random.Random) -> dict[str,
             "slowest_node_p95_ms": percentile(slowest, 95) * 1000}
 
 
-def catch_up(cluster: Cluster, entries: int, rng: random.Random) -> dict[str, Any]:
+def catch_up(cluster: Cluster, entries: int, rng: random.Random,
+             timeout: float) -> dict[str, Any]:
     node, token = cluster.nodes[0], cluster.node_tokens[0]
     node.stop()
     down = time.perf_counter()
@@ -141,11 +143,22 @@ def catch_up(cluster: Cluster, entries: int, rng: random.Random) -> dict[str, An
 
     async def wait() -> float:
         async with httpx.AsyncClient(timeout=30) as http:
-            return await until_matched(http, node.base, token, last[0], last[1], start, 600)
+            return await until_matched(http, node.base, token, last[0], last[1], start,
+                                       timeout)
 
-    total = asyncio.run(wait())
+    total = asyncio.run(wait())  # inf: not caught up within the timeout
     return {"entries": entries, "outage_s": outage, "ready_s": ready, "caught_up_s": total,
             "feed_s": total - ready}
+
+
+def print_latency(results: dict[str, Any], nodes: int) -> None:
+    lat = results["latency"]
+    print_table(f"contribution -> match at {nodes} nodes (load {results['load_before']}"
+                f" -> {results['load_mid']})",
+                ["contributions", "p50 ms", "p95 ms", "max ms", "slowest node p95 ms", "missed"],
+                [[lat["contributions"], lat["p50_ms"], lat["p95_ms"], lat["max_ms"],
+                  lat["slowest_node_p95_ms"], lat["missed"]]])
+    sys.stdout.flush()
 
 
 def main() -> None:
@@ -154,6 +167,8 @@ def main() -> None:
     parser.add_argument("--contributions", type=int, default=300)
     parser.add_argument("--outage-entries", type=int, default=100_000)
     parser.add_argument("--hub-db", metavar="URL")
+    parser.add_argument("--catch-up-timeout", type=float, default=300,
+                        help="Give up waiting for the restarted node after this many seconds.")
     args = parser.parse_args()
     rng = random.Random(7)
     results: dict[str, Any] = {"load_before": load_average()}
@@ -164,17 +179,13 @@ def main() -> None:
             asyncio.run(latency(cluster, 5, rng))  # warm up: every follower on its stream
             results["latency"] = asyncio.run(latency(cluster, args.contributions, rng))
             results["load_mid"] = load_average()
+            print_latency(results, args.nodes)
             if args.outage_entries:
-                results["catch_up"] = catch_up(cluster, args.outage_entries, rng)
+                results["catch_up"] = catch_up(cluster, args.outage_entries, rng,
+                                               args.catch_up_timeout)
         finally:
             cluster.stop()
     results["load_after"] = load_average()
-    lat = results["latency"]
-    print_table(f"contribution -> match at {args.nodes} nodes (load {results['load_before']}"
-                f" -> {results['load_mid']})",
-                ["contributions", "p50 ms", "p95 ms", "max ms", "slowest node p95 ms", "missed"],
-                [[lat["contributions"], lat["p50_ms"], lat["p95_ms"], lat["max_ms"],
-                  lat["slowest_node_p95_ms"], lat["missed"]]])
     if "catch_up" in results:
         c = results["catch_up"]
         print_table(f"catch-up after an outage (load -> {results['load_after']})",
