@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -362,19 +363,45 @@ def feed_rows(
     change order, with their signals, labels and feedback totals."""
     where = [entries.c.change_seq > after, entries.c.change_seq <= high]
     in_banks = _in_banks(connection, bank_ids)
-    if in_banks is not None:
-        where.append(in_banks)
-    query = (
-        select(entries.c.id, entries.c.bank_id, entries.c.content_type, entries.c.note,
+    columns = (entries.c.id, entries.c.bank_id, entries.c.content_type, entries.c.note,
                entries.c.created_at, entries.c.updated_at, entries.c.withdrawn_at,
-               entries.c.change_seq, hub_entries.c.member_id, hub_entries.c.incident,
-               hub_entries.c.confirms, hub_entries.c.false_positives,
-               hub_entries.c.label_disputes, hub_entries.c.disputed)
-        .outerjoin(hub_entries, hub_entries.c.entry_id == entries.c.id)
-        .where(*where)
-        .order_by(entries.c.change_seq)
-        .limit(limit)
-    )
+               entries.c.change_seq)
+    hub_columns = (hub_entries.c.member_id, hub_entries.c.incident, hub_entries.c.confirms,
+                   hub_entries.c.false_positives, hub_entries.c.label_disputes,
+                   hub_entries.c.disputed)
+    if bank_ids is not None and connection.dialect.name == "postgresql":
+        # Each bank's next changes by its own (bank, change number) index, then the first
+        # `limit` of them: a plan that stays cheap whatever the statistics say. With
+        # `bank_id = ANY(...)` and statistics not yet updated after a bulk load, PostgreSQL
+        # read and sorted every entry of the banks (~1 s at 200,000) for a 100-entry page.
+        visible = func.unnest(
+            bindparam("bank_ids", list(bank_ids), type_=ARRAY(BigInteger))
+        ).table_valued("id").render_derived(name="visible")
+        picked = (
+            select(*columns)
+            .where(entries.c.bank_id == visible.c.id, *where)
+            .order_by(entries.c.change_seq)
+            .limit(limit)
+            .lateral("picked")
+        )
+        query = (
+            select(*(picked.c[c.name] for c in columns), *hub_columns)
+            .select_from(visible)
+            .join(picked, true())
+            .outerjoin(hub_entries, hub_entries.c.entry_id == picked.c.id)
+            .order_by(picked.c.change_seq)
+            .limit(limit)
+        )
+    else:
+        if in_banks is not None:
+            where.append(in_banks)
+        query = (
+            select(*columns, *hub_columns)
+            .outerjoin(hub_entries, hub_entries.c.entry_id == entries.c.id)
+            .where(*where)
+            .order_by(entries.c.change_seq)
+            .limit(limit)
+        )
     rows = [
         FeedRow(*r[:10], r[10] or 0, r[11] or 0, r[12] or 0, bool(r[13]), [], [])
         for r in _tuples(connection, query)
