@@ -70,13 +70,18 @@ def stream(value: RobustVideo, view: View) -> VpdqHash:
 
 
 def fit_run(
-    query_times: np.ndarray, ref_times: np.ndarray, usable: np.ndarray
+    query_times: np.ndarray,
+    ref_times: np.ndarray,
+    usable: np.ndarray,
+    sampled: np.ndarray | None = None,
 ) -> dict[str, float] | None:
     """The longest run of hits on one line ref = a * query + b (see the module docstring).
 
     `usable` are the times of the query frames that could match (informative enough); a run
     continues over at most MAX_MISSES of them without a hit on the line, however long the
-    stretch of flat frames (fades, title cards) in between.
+    stretch of flat frames (fades, title cards) in between. With `sampled` (the times of every
+    sampled query frame), the run also takes in the uninformative frames at its two ends, up
+    to the next informative one: they cannot contradict it, and the range would be short.
     """
     if len(query_times) < 2:
         return None
@@ -114,6 +119,14 @@ def fit_run(
     period = 1.0 / SAMPLES_PER_SECOND
     run = max(dense, key=lambda r: r[-1] - r[0])
     start, end = float(run[0]), float(run[-1]) + period
+    if sampled is not None and len(sampled):
+        before = usable[usable < run[0]]
+        after = usable[usable > run[-1]]
+        floor = before.max() if len(before) else -np.inf
+        ceiling = after.min() if len(after) else np.inf
+        start = float(sampled[(sampled > floor) & (sampled <= run[0])].min(initial=start))
+        end = float(sampled[(sampled >= run[-1]) & (sampled < ceiling)].max(initial=end - period))
+        end += period
     return {
         "query_start": round(start, 3),
         "query_end": round(end, 3),
@@ -167,6 +180,7 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
         duration = float(value.seconds.max() - value.seconds.min()) + 1.0 / SAMPLES_PER_SECOND
         needed = min(self.min_segment_seconds, 0.8 * duration)
         best: dict[int, tuple[float, IndexMatch]] = {}
+        sampled = value.seconds.astype(np.float64)
         for query_view, bank_view in self.streams:
             prepared = PreparedHash.of(stream(value, query_view))
             if not len(prepared.words):
@@ -181,7 +195,7 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
             query_times = np.repeat(prepared.seconds, counts)
             for key in np.unique(keys).tolist():
                 mine = keys == key
-                run = fit_run(query_times[mine], ref_times[mine], prepared.seconds)
+                run = fit_run(query_times[mine], ref_times[mine], prepared.seconds, sampled)
                 seconds = _length(run)
                 if seconds < needed - 1e-9:
                     continue

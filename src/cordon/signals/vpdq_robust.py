@@ -44,7 +44,7 @@ FRAME_SIDE = 192
 # Share of the frame's height kept by the band view (tickers sit at the bottom).
 BAND_KEEP = 0.8
 # Share of a bar line (at each end) that an overlay may cover.
-OVERLAY = 0.15
+OVERLAY = 0.2
 # Frames hashed per second. vPDQ's one per second is enough when a copy is cut on the same
 # second boundaries; a clip cut anywhere, sped up or re-timed samples other instants, and PDQ
 # moves 40-100 bits when a panning camera shifts the picture by a few percent, i.e. within
