@@ -309,6 +309,46 @@ def bank_size(banked: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def robust_parts(rgb: np.ndarray) -> dict[str, float]:
+    """CPU seconds of each part of pdq-robust on one image."""
+    from cordon.media.normalize import border_box, content_box, edge_boxes, grid_cells
+    from cordon.signals.pdq_robust import (
+        MAX_MIRRORED_KEYPOINTS,
+        _view,
+        grey_working_copy,
+        keypoints,
+        pdq_views,
+    )
+
+    clock = time.process_time
+    parts: dict[str, float] = {}
+    t = clock()
+    grey = grey_working_copy(rgb)
+    parts["working copy"] = clock() - t
+    t = clock()
+    trimmed = border_box(grey).crop(grey)
+    parts["border trimming"] = clock() - t
+    for name, fn in (
+        ("edge boxes", edge_boxes),
+        ("gutter cells", grid_cells),
+        ("textured block", content_box),
+    ):
+        t = clock()
+        fn(grey)
+        parts[name] = clock() - t
+    t = clock()
+    keypoints(trimmed)
+    parts["ORB 160"] = clock() - t
+    t = clock()
+    keypoints(np.ascontiguousarray(trimmed[:, ::-1]), MAX_MIRRORED_KEYPOINTS)
+    parts["ORB mirrored 100"] = clock() - t
+    views = np.stack([_view(trimmed)] * 28)
+    t = clock()
+    pdq_views(views)
+    parts["28 views hashed"] = clock() - t
+    return parts
+
+
 def timing(paths: list[Path], count: int) -> dict[str, float]:
     """Upload-time check on one core: hash_file with the default matching signals + match
     (CPU milliseconds, median and 95th percentile)."""
@@ -343,6 +383,8 @@ def timing(paths: list[Path], count: int) -> dict[str, float]:
         phases["hash_file (default signals, incl. decode)"].append(t3 - t2)
         phases["match (default signals)"].append(t4 - t3)
         phases["upload check total"].append(t4 - t2)
+        for part, seconds in robust_parts(rgb).items():
+            phases[f"pdq-robust part: {part}"].append(seconds)
     return {name: 1000 * statistics.median(values) for name, values in phases.items()} | {
         f"{name} p95": 1000 * float(np.percentile(values, 95)) for name, values in phases.items()
     }
