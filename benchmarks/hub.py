@@ -280,6 +280,7 @@ async def mixed_load(base: str, members: Members, clients: int, seconds: float,
                      entry_ids: list[int]) -> dict[str, Any]:
     latencies: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
+    failures: list[str] = []
     requests = 0
     stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -322,8 +323,11 @@ async def mixed_load(base: str, members: Members, clients: int, seconds: float,
                 ok = response.status_code < 400
                 if ok and kind == "feed":
                     cursor = orjson.loads(response.content)["cursor"]
-            except httpx.HTTPError:
+                elif not ok:
+                    failures.append(f"{kind}: {response.status_code} {response.text[:200]}")
+            except httpx.HTTPError as exc:
                 ok = False
+                failures.append(f"{kind}: {type(exc).__name__} {exc}"[:300])
             latencies.setdefault(kind, []).append(time.perf_counter() - start)
             requests += 1
             if not ok:
@@ -337,7 +341,7 @@ async def mixed_load(base: str, members: Members, clients: int, seconds: float,
     return {
         "clients": clients, "seconds": elapsed, "requests": requests,
         "requests_per_s": requests / elapsed, "errors": sum(errors.values()),
-        "errors_by_kind": errors, "latency_ms": _ms(every),
+        "errors_by_kind": errors, "failures": failures[:20], "latency_ms": _ms(every),
         "by_kind": {k: {"requests": len(v), **_ms(v)} for k, v in sorted(latencies.items())},
     }
 
