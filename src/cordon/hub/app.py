@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cordon import __version__
-from cordon.errors import CordonError
+from cordon.http_errors import add_common_error_handlers
 from cordon.hub.deps import RateLimited
 from cordon.hub.errors import HubError, Unauthorized, Unprocessable
 from cordon.hub.fanout import Fanout
@@ -23,7 +22,7 @@ from cordon.hub.ratelimit import RateLimiter
 from cordon.hub.routes import admin, banks, entries, feed, health
 from cordon.hub.service import Hub
 from cordon.hub.settings import HubSettings
-from cordon.store import Store, StoreError
+from cordon.store import Store
 
 log = logging.getLogger("cordon.hub")
 
@@ -73,21 +72,7 @@ def create_app(settings: HubSettings | None = None, store: Store | None = None) 
         detail: object = exc.errors if isinstance(exc, Unprocessable) else str(exc)
         return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
 
-    @app.exception_handler(StoreError)
-    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
-        log.warning("database failure: %s", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
-
-    @app.exception_handler(CordonError)
-    async def cordon_error(_request: Request, exc: CordonError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's shape, without echoing the input back (it may be megabytes).
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
-                   "type": e.get("type", "")} for e in exc.errors()[:100]]
-        return JSONResponse({"detail": errors}, status_code=422)
+    add_common_error_handlers(app)
 
     app.add_middleware(GuardBody, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -4,14 +4,14 @@ bank's sharing, writes through the store's change counter and records the audit 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import orjson
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from cordon.banks import formats
 from cordon.banks.records import (
@@ -36,7 +36,6 @@ from cordon.media.sniff import sniff_content_type
 from cordon.store import Store
 from cordon.store import hub_repository as hub_repo
 from cordon.store import repository as repo
-from cordon.store.engine import WRITE_OPTION, translate_error
 from cordon.store.hub_repository import FeedRow, MemberRow
 from cordon.store.models import MEMBER_NAME_MAX
 from cordon.store.repository import EntryDraft, SignalDraft
@@ -83,19 +82,9 @@ class Hub:
         self.notifier = notifier or ChangeNotifier()
 
     # --- transactions ----------------------------------------------------------------------
-    @contextmanager
-    def _plain_write(self) -> Iterator[Connection]:
+    def _plain_write(self) -> AbstractContextManager[Connection]:
         """A write transaction that takes no change number (audit records, members)."""
-        try:
-            with (
-                self.store.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
-                conn.begin(),
-            ):
-                yield conn
-        except DBAPIError as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise translate_error(exc, self.store.url, self.store.busy_timeout) from exc
+        return self.store.plain_write()
 
     def _committed(self) -> None:
         self.notifier.notify()

@@ -10,11 +10,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cordon import __version__
-from cordon.errors import CordonError
+from cordon.http_errors import add_common_error_handlers
 from cordon.hub.client import HubClientError
 from cordon.hub.metrics import MetricsMiddleware
 from cordon.node.deps import Unauthorized
@@ -24,7 +23,7 @@ from cordon.node.routes import health, manage, match
 from cordon.node.service import Node, NodeError
 from cordon.node.settings import NodeSettings
 from cordon.node.webhooks import DeliveryWorker
-from cordon.store import Store, StoreError
+from cordon.store import Store
 
 log = logging.getLogger("cordon.node")
 
@@ -87,20 +86,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     async def hub_error(_request: Request, exc: HubClientError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=502)
 
-    @app.exception_handler(StoreError)
-    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
-        log.warning("database failure: %s", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
-
-    @app.exception_handler(CordonError)
-    async def cordon_error(_request: Request, exc: CordonError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""),
-                   "type": e.get("type", "")} for e in exc.errors()[:100]]
-        return JSONResponse({"detail": errors}, status_code=422)
+    add_common_error_handlers(app)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

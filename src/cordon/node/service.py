@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cordon.banks import Banks
 from cordon.banks.records import check_bank_name
@@ -25,7 +24,6 @@ from cordon.node.rules import ACTIONS, Rule, evaluate
 from cordon.node.settings import NodeSettings
 from cordon.signals import get_signal_type
 from cordon.store import Store
-from cordon.store.engine import WRITE_OPTION, translate_error
 from cordon.store.models import (
     banks,
     entries,
@@ -78,19 +76,9 @@ class Node:
         self._rules: list[Rule] | None = None
 
     # --- transactions ----------------------------------------------------------------------
-    @contextmanager
-    def plain_write(self) -> Iterator[Connection]:
+    def plain_write(self) -> AbstractContextManager[Connection]:
         """A write transaction that takes no change number (match log, rules, webhooks)."""
-        try:
-            with (
-                self.store.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
-                conn.begin(),
-            ):
-                yield conn
-        except DBAPIError as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise translate_error(exc, self.store.url, self.store.busy_timeout) from exc
+        return self.store.plain_write()
 
     # --- tokens ----------------------------------------------------------------------------
     def create_token(self, name: str) -> tuple[int, str]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cordon.config import load_settings
 from cordon.store import migrate
@@ -87,6 +87,22 @@ class Store:
         try:
             yield
         except DBAPIError as exc:
+            raise translate_error(exc, self.url, self.busy_timeout) from exc
+
+    @contextmanager
+    def plain_write(self) -> Iterator[Connection]:
+        """A write transaction that takes no change number (audit records, members, match
+        logs, rules, webhooks). Integrity errors pass through untranslated, so that callers
+        can turn a conflict into their own answer."""
+        try:
+            with (
+                self.engine.connect().execution_options(**{WRITE_OPTION: True}) as connection,
+                connection.begin(),
+            ):
+                yield connection
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError):
+                raise
             raise translate_error(exc, self.url, self.busy_timeout) from exc
 
     @contextmanager
