@@ -123,3 +123,16 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(CordonError, match=r"revision '9999'.*upgrade Cordon"):
         Store(f"sqlite:///{path}")
+
+
+def test_readiness_says_why_a_service_cannot_serve(tmp_path: Path) -> None:
+    path = tmp_path / "cordon.db"
+    store = Store(f"sqlite:///{path}")
+    assert store.readiness_problem() is None
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0001'")
+    assert "not current" in (store.readiness_problem() or "")
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    assert "upgrade Cordon" in (store.readiness_problem() or "")
+    store.close()

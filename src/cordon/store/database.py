@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cordon.config import load_settings
+from cordon.errors import CordonError
 from cordon.store import migrate
 from cordon.store.engine import (
     WRITE_OPTION,
@@ -88,6 +89,18 @@ class Store:
             yield
         except DBAPIError as exc:
             raise translate_error(exc, self.url, self.busy_timeout) from exc
+
+    def readiness_problem(self) -> str | None:
+        """Why a service on this store cannot serve yet (database down, schema behind), or
+        None when it can; for /readyz."""
+        try:
+            if migrate.needs_upgrade(self.engine):
+                return "the database schema is not current: run `cordon db upgrade`"
+        except CordonError as exc:
+            return str(exc)
+        except Exception as exc:  # any driver failure means "not ready", never a 500
+            return f"the database does not answer ({type(exc).__name__})"
+        return None
 
     @contextmanager
     def plain_write(self) -> Iterator[Connection]:

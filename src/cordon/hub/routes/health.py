@@ -7,9 +7,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cordon.errors import CordonError
-from cordon.store import migrate
-
 router = APIRouter(tags=["health"])
 
 
@@ -24,17 +21,7 @@ async def readyz(request: Request) -> JSONResponse:
     """The database answers and its schema is current."""
     store = request.app.state.hub.store
 
-    def check() -> str | None:
-        try:
-            if migrate.needs_upgrade(store.engine):
-                return "the database schema is not current: run `cordon db upgrade`"
-        except CordonError as exc:
-            return str(exc)
-        except Exception as exc:
-            return f"the database does not answer ({type(exc).__name__})"
-        return None
-
-    problem = await run_in_threadpool(check)
+    problem = await run_in_threadpool(store.readiness_problem)
     if problem is not None:
         return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
     return JSONResponse({"status": "ready"})

@@ -10,9 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cordon.errors import CordonError
 from cordon.node.deps import Caller, NodeDep
-from cordon.store import migrate
 
 router = APIRouter(tags=["health"])
 
@@ -28,17 +26,7 @@ async def readyz(request: Request) -> JSONResponse:
     """The database answers, its schema is current and the indexes are loaded."""
     node = request.app.state.node
 
-    def check() -> str | None:
-        try:
-            if migrate.needs_upgrade(node.store.engine):
-                return "the database schema is not current: run `cordon db upgrade`"
-        except CordonError as exc:
-            return str(exc)
-        except Exception as exc:
-            return f"the database does not answer ({type(exc).__name__})"
-        return None
-
-    problem = await run_in_threadpool(check)
+    problem = await run_in_threadpool(node.store.readiness_problem)
     if problem is None and not request.app.state.loaded.is_set():
         problem = "the indexes are still loading"
     if problem is not None:
