@@ -28,6 +28,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_server(
+    app: object, what: str, port: int | None = None, timeout: float = 30, **config: object
+) -> tuple[uvicorn.Server, threading.Thread, int]:
+    """Serve `app` with uvicorn on a loopback port in a thread; returns once it listens."""
+    port = port or free_port()
+    options: dict = {"log_level": "warning", "lifespan": "on", "timeout_graceful_shutdown": 1,
+                     **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the {what} did not start")
+        time.sleep(0.02)
+    return server, thread, port
+
+
 @dataclass
 class RunningHub:
     url: str
@@ -52,17 +70,8 @@ def serve(database_url: str, settings: HubSettings | None = None,
     settings = settings or HubSettings(database_url=database_url, rate_limit=0,
                                        heartbeat_seconds=0.5)
     app = create_app(settings, store)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=log_config,
-                            log_level="info", lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the hub did not start")
-        time.sleep(0.02)
+    server, thread, port = start_server(app, "hub", timeout=20, log_config=log_config,
+                                        log_level="info")
     running = RunningHub(f"http://127.0.0.1:{port}", store, app.state.hub)
     try:
         yield running

@@ -16,7 +16,7 @@ from cordon.node.app import create_app
 from cordon.node.service import Node
 from cordon.node.settings import NodeSettings
 from cordon.store import Store
-from tests.test_hub_support import free_port
+from tests.test_hub_support import start_server
 
 
 @dataclass
@@ -44,17 +44,7 @@ def start_node(database_url: str, settings: NodeSettings,
     app = create_app(settings, store)
     node: Node = app.state.node
     _, token = node.create_token("tests")
-    port = port or free_port()
-    config = uvicorn.Config(wrap(app) if wrap else app, host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the node did not start")
-        time.sleep(0.02)
+    server, thread, port = start_server(wrap(app) if wrap else app, "node", port=port)
     return RunningNode(f"http://127.0.0.1:{port}", store, node, token, server, thread, app)
 
 
