@@ -8,7 +8,7 @@ import pytest
 
 from cordon.errors import CordonError
 from cordon.index.snapshot import snapshot_writer
-from cordon.signals import get_signal_type
+from cordon.signals import all_signal_types, get_signal_type
 
 PDQ = get_signal_type("pdq")
 
@@ -32,3 +32,14 @@ def test_an_unwritable_place_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CordonError, match="cannot write the pdq index snapshot"):
         index.save(tmp_path / "missing-dir" / "index.snap")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", [s.name for s in all_signal_types()])
+def test_a_truncated_snapshot_of_any_index_is_one_clear_error(tmp_path: Path, name: str) -> None:
+    index = get_signal_type(name).make_index()
+    path = tmp_path / f"{name}.snap"
+    index.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CordonError):
+        type(index).load(path)

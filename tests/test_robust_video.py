@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from cordon.errors import SignalFormatError
+from cordon.errors import CordonError, SignalFormatError
 from cordon.hashing import hash_file
 from cordon.index.vpdq_robust import RobustVideoIndex, fit_run
 from cordon.signals import get_signal_type
@@ -123,3 +123,15 @@ def test_hashed_from_a_video_file_through_the_decoder(tmp_path: Path) -> None:
     assert len(value) == 6 * SAMPLES_PER_SECOND
     # The first frame at or after each quarter second (frames are 0.04 s apart).
     assert value.seconds[1] == pytest.approx(STEP, abs=0.04)
+
+
+def test_snapshot_round_trip_and_damaged_snapshot(bank, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    index, reference = bank
+    path = tmp_path / "robust-video.snap"
+    index.save(path)
+    restored = RobustVideoIndex.load(path)
+    clip = _value(reference[40:120], start=0.0)
+    assert [m.key for m in restored.query(clip)] == [m.key for m in index.query(clip)] == [7]
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CordonError, match="cannot load the vpdq-robust index snapshot"):
+        RobustVideoIndex.load(path)

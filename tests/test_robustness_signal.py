@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 from cordon.content import ContentType
-from cordon.errors import SignalFormatError
+from cordon.errors import CordonError, SignalFormatError
 from cordon.index.pdq_robust import RobustPdqIndex
 from cordon.matching import Matcher
 from cordon.media.normalize import Box, border_box, content_box, edge_boxes, grid_cells
@@ -221,3 +221,17 @@ def test_format_version_1_without_mirrored_keypoints_still_parses() -> None:
     assert len(parsed.mirrored_points) == 0 and len(value.mirrored_points) > 20
     assert np.array_equal(parsed.hashes, value.hashes)
     assert ROBUST.compare(parsed, ROBUST.parse(text)).matched
+
+
+def test_index_snapshot_round_trip_and_damaged_snapshot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    index = RobustPdqIndex()
+    for key in (1, 2):
+        index.add(key, compute(_photo(key)))
+    path = tmp_path / "robust.snap"
+    index.save(path)
+    restored = RobustPdqIndex.load(path)
+    query = compute(np.ascontiguousarray(_photo(2)[:, ::-1]))
+    assert [m.key for m in restored.query(query)] == [m.key for m in index.query(query)] == [2]
+    path.write_bytes(b"not a snapshot")
+    with pytest.raises(CordonError, match="cannot load the pdq-robust index snapshot"):
+        RobustPdqIndex.load(path)

@@ -28,7 +28,7 @@ import numpy as np
 
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
-from cordon.index.snapshot import snapshot_writer
+from cordon.index.snapshot import load_values, save_values
 from cordon.signals.pdq_robust import RobustPdq, Role
 
 # Views flatter than this PDQ quality say little: they never match, not even whole pictures.
@@ -325,22 +325,16 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
     def save(self, path: Path) -> None:
         from cordon.signals.pdq_robust import SIGNAL
 
-        keys = np.array(list(self._values), dtype=np.int64)
-        texts = np.array([SIGNAL.format(v) for v in self._values.values()], dtype=object)
-        with snapshot_writer(path, "pdq-robust index") as handle:
-            np.savez(handle, keys=keys, values=texts.astype(str), threshold=self.threshold)
+        save_values(path, "pdq-robust index", SIGNAL, self._values, self.threshold)
 
     @classmethod
     def load(cls, path: Path) -> RobustPdqIndex:
         from cordon.signals.pdq_robust import SIGNAL
 
-        try:
-            with np.load(Path(path), allow_pickle=False) as data:
-                index = cls(threshold=int(data["threshold"]))
-                for key, text in zip(data["keys"], data["values"], strict=True):
-                    index.add(int(key), SIGNAL.parse(str(text)))
-        except (OSError, KeyError, ValueError) as exc:
-            raise CordonError(f"cannot load the pdq-robust index snapshot: {exc}") from None
+        threshold, items = load_values(path, "pdq-robust index", SIGNAL)
+        index = cls(threshold=int(threshold))
+        for key, value in items:
+            index.add(key, value)
         return index
 
     def options(self) -> dict[str, Any]:

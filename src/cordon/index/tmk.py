@@ -7,6 +7,7 @@ level-1 threshold pay for level 2, the full TMK score over all time offsets.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,7 @@ class TmkIndex(SignalIndex[TmkHash]):
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise CordonError(f"not a tmk index snapshot: {exc}") from None
         expected = {"version", "thresholds", "keys", "frame_counts", "pure_average", "cos", "sin"}
         if set(arrays) != expected or arrays["version"].tolist() != [_SNAPSHOT_VERSION]:

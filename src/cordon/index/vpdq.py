@@ -22,6 +22,7 @@ precision the hashes allow (about 1 s at the default 1 frame per second).
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -483,7 +484,7 @@ class VpdqIndex(SignalIndex[VpdqHash]):
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
                 arrays = {name: data[name] for name in data.files if name != "meta"}
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise CordonError(f"{path} is not a vpdq index snapshot ({exc})") from None
         if meta.get("format") != _SNAPSHOT_FORMAT or meta.get("version") != _SNAPSHOT_VERSION:
             raise CordonError(f"{path} is not a vpdq index snapshot of version {_SNAPSHOT_VERSION}")

@@ -28,7 +28,7 @@ import numpy as np
 
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
-from cordon.index.snapshot import snapshot_writer
+from cordon.index.snapshot import load_values, save_values
 from cordon.index.vpdq import PreparedHash, VpdqIndex
 from cordon.signals.vpdq import VpdqFrame, VpdqHash
 from cordon.signals.vpdq_robust import SAMPLES_PER_SECOND, RobustVideo, View
@@ -215,22 +215,16 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
     def save(self, path: Path) -> None:
         from cordon.signals.vpdq_robust import SIGNAL
 
-        keys = np.array(list(self._values), dtype=np.int64)
-        texts = np.array([SIGNAL.format(v) for v in self._values.values()], dtype=str)
-        with snapshot_writer(path, "vpdq-robust index") as handle:
-            np.savez(handle, keys=keys, values=texts, threshold=self.threshold)
+        save_values(path, "vpdq-robust index", SIGNAL, self._values, self.threshold)
 
     @classmethod
     def load(cls, path: Path) -> RobustVideoIndex:
         from cordon.signals.vpdq_robust import SIGNAL
 
-        try:
-            with np.load(Path(path), allow_pickle=False) as data:
-                index = cls(threshold=float(data["threshold"]))
-                for key, text in zip(data["keys"], data["values"], strict=True):
-                    index.add(int(key), SIGNAL.parse(str(text)))
-        except (OSError, KeyError, ValueError) as exc:
-            raise CordonError(f"cannot load the vpdq-robust index snapshot: {exc}") from None
+        threshold, items = load_values(path, "vpdq-robust index", SIGNAL)
+        index = cls(threshold=float(threshold))
+        for key, value in items:
+            index.add(key, value)
         return index
 
     def options(self) -> dict[str, Any]:
