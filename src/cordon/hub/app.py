@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from cordon import __version__
 from cordon.http_errors import add_common_error_handlers
+from cordon.hub.denials import audit_refusal
 from cordon.hub.deps import RateLimited
 from cordon.hub.errors import HubError, Unauthorized, Unprocessable
 from cordon.hub.fanout import Fanout
@@ -63,7 +64,8 @@ def create_app(settings: HubSettings | None = None, store: Store | None = None) 
         app.include_router(router)
 
     @app.exception_handler(HubError)
-    async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
+    async def hub_error(request: Request, exc: HubError) -> JSONResponse:
+        await audit_refusal(request, exc)
         headers = {}
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"

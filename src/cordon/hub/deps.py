@@ -42,14 +42,19 @@ async def current_member(
     token = credentials.credentials
     limiter: RateLimiter = request.app.state.limiter
     # Keyed by the token's digest: the token itself stays out of every data structure.
-    wait = limiter.take(digest(token))
+    key = digest(token)
+    wait = limiter.take(key)
     if wait > 0:
         raise RateLimited(wait)
     hub: Hub = request.app.state.hub
     member = await run_in_threadpool(hub.authenticate, token)
     if member is None:
+        # For the audit record of the refusal (`cordon.hub.denials`): a revoked token
+        # still names its member.
+        request.state.refused_token_digest = key
         raise Unauthorized("invalid or revoked token")
     request.state.member = member.name
+    request.state.member_row = member
     return member
 
 

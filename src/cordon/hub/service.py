@@ -147,6 +147,11 @@ class Hub:
         with self.store.read() as conn:
             return hub_repo.member_for_token(conn, digest(token))
 
+    def token_owner(self, token_digest: str) -> tuple[MemberRow, int] | None:
+        """The member and id of a token, revoked or not, by the token's digest."""
+        with self.store.read() as conn:
+            return hub_repo.token_owner(conn, token_digest)
+
     # --- banks -----------------------------------------------------------------------------
     def create_bank(self, member: MemberRow, name: str, description: str | None,
                     shared_with: Sequence[str], client: str | None) -> dict[str, Any]:

@@ -125,6 +125,16 @@ def member_for_token(connection: Connection, digest: str) -> MemberRow | None:
     return None if row is None else _member(row)
 
 
+def token_owner(connection: Connection, digest: str) -> tuple[MemberRow, int] | None:
+    """The member and id of the token with this digest, revoked or not."""
+    row = connection.execute(
+        select(hub_members, hub_tokens.c.id.label("token_id"))
+        .join(hub_tokens, hub_tokens.c.member_id == hub_members.c.id)
+        .where(hub_tokens.c.digest == digest)
+    ).first()
+    return None if row is None else (_member(row), int(row.token_id))
+
+
 # --- banks and sharing -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class HubBankRow:
