@@ -19,7 +19,9 @@ from cordon.hub.metrics import MetricsMiddleware
 from cordon.node.deps import Unauthorized
 from cordon.node.follower import HubFollower
 from cordon.node.metrics import NodeMetrics
+from cordon.node.moderation.service import Moderation
 from cordon.node.routes import health, manage, match
+from cordon.node.routes import moderation as moderation_routes
 from cordon.node.service import Node, NodeError
 from cordon.node.settings import NodeSettings
 from cordon.node.webhooks import DeliveryWorker
@@ -42,6 +44,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     node = Node(store, settings)
     follower = make_follower(node)
     worker = DeliveryWorker(node)
+    moderation = Moderation(node)
     loaded = threading.Event()
 
     @asynccontextmanager
@@ -52,12 +55,14 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         if follower is not None:
             follower.start()
         worker.start()
+        moderation.start()
         try:
             yield
         finally:
             if follower is not None:
                 await run_in_threadpool(follower.stop)
             await run_in_threadpool(worker.stop)
+            await run_in_threadpool(moderation.stop)
 
     app = FastAPI(
         title="Cordon node",
@@ -70,7 +75,9 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.state.node = node
     app.state.follower = follower
     app.state.worker = worker
+    app.state.moderation = moderation
     app.state.loaded = loaded
+    app.include_router(moderation_routes.router)
     metrics = NodeMetrics()
     app.state.metrics = metrics
     for router in (match.router, manage.router, health.router):

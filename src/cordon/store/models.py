@@ -245,6 +245,8 @@ class NodeToken(Base):
     digest: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # One of cordon.node.roles.ROLES (added by 0005_moderation).
+    role: Mapped[str] = mapped_column(String(16), nullable=False, server_default="admin")
 
 
 class NodeState(Base):
