@@ -33,6 +33,7 @@ class ModerationNode:
 
     def client(self, who: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        headers.update(kwargs.pop("headers", {}))
         return httpx.Client(base_url=self.running.url, headers=headers,
                             **{"timeout": 30, **kwargs})
 

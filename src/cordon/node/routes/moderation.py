@@ -128,6 +128,12 @@ async def receive_report(request: Request, ctx: Context, principal: Principal | 
             if upload is not None:
                 upload.close()
             raise
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        from urllib.parse import parse_qsl
+
+        raw = await read_limited(request.stream(), ctx.node.settings.max_json_bytes)
+        body = report_from_form(parse_qsl(raw.decode("utf-8", "replace"),
+                                          max_num_fields=100))
     elif content_type.startswith("application/json"):
         raw = await read_limited(request.stream(), ctx.node.settings.max_json_bytes)
         body = _validated(reports.ReportIn, raw)
