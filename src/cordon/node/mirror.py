@@ -1,6 +1,10 @@
 """The hub mirror in the node's store: hub entries become local entries of local banks named
 `hub.<hub bank>`, and the feed cursor is written in the same transaction as the entries it
-covers, so a node that stops at any point resumes without losing or doubling a change."""
+covers, so a node that stops at any point resumes without losing or doubling a change.
+
+Entries the node has not seen before (nearly all of a catch-up) are written in bulk, a run of
+them at a time with multi-row inserts; an entry it already holds (an update, a withdrawal, a
+repeated delivery) goes through the one-entry path, in feed order."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from cordon.banks.records import signal_draft
 from cordon.errors import CordonError
 from cordon.hub import cursor as cursors
 from cordon.signals import get_signal_type
-from cordon.store.bulk import allocate_entry_ids
+from cordon.store.bulk import allocate_entry_ids, bulk_insert
 from cordon.store.database import Writer
 from cordon.store.models import (
     banks,
@@ -32,6 +36,15 @@ log = logging.getLogger("cordon.node.mirror")
 
 MIRROR_PREFIX = "hub."
 CURSOR_KEY = "hub_cursor"
+
+# Bound parameters per IN (...) query, well under the limits of SQLite and PostgreSQL.
+_IN_CHUNK = 5000
+_ENTRY_COLUMNS = ("id", "bank_id", "content_type", "source", "note", "created_at", "updated_at",
+                  "withdrawn_at", "change_seq")
+_MIRROR_COLUMNS = ("hub_entry_id", "entry_id", "hub_bank", "hub_change", "incident",
+                   "contributor", "disputed", "feedback")
+_SIGNAL_COLUMNS = ("lookup", "bank_id", "signal_type", "entry_id", "value", "detail")
+_LABEL_COLUMNS = ("entry_id", "label")
 
 
 def mirror_bank_name(hub_bank: str) -> str:
@@ -117,8 +130,91 @@ class MirrorWriter:
         return found
 
     def apply(self, entries_in: Iterable[Mapping[str, Any]], applied: Applied) -> None:
-        for item in entries_in:
-            self._apply_one(item, applied)
+        items = list(entries_in)
+        known = self._known({int(item["id"]) for item in items})
+        fresh: list[Mapping[str, Any]] = []
+        batched: set[int] = set()
+        for item in items:
+            hub_id = int(item["id"])
+            if hub_id in known or hub_id in batched:
+                # Feed order matters for an entry seen twice: write what came before first.
+                self._insert_fresh(fresh, applied)
+                known |= batched
+                fresh, batched = [], set()
+                self._apply_one(item, applied)
+            else:
+                fresh.append(item)
+                batched.add(hub_id)
+        self._insert_fresh(fresh, applied)
+
+    def _known(self, hub_ids: set[int]) -> set[int]:
+        """Which of these hub entries are mirrored already."""
+        ids = sorted(hub_ids)
+        found: set[int] = set()
+        for start in range(0, len(ids), _IN_CHUNK):
+            found.update(self.connection.execute(
+                select(node_mirror.c.hub_entry_id).where(
+                    node_mirror.c.hub_entry_id.in_(ids[start:start + _IN_CHUNK]))).scalars())
+        return found
+
+    def _insert_fresh(self, items: list[Mapping[str, Any]], applied: Applied) -> None:
+        """Write hub entries not mirrored yet (distinct hub ids) with multi-row inserts."""
+        kept: list[tuple[Mapping[str, Any], int, list[SignalDraft], bool]] = []
+        for item in items:
+            out_of_scope = self.follow is not None and item["bank"] not in self.follow
+            if out_of_scope:
+                applied.skipped += 1
+                continue
+            drafts = _drafts(item.get("signals") or {})
+            live = not item.get("withdrawn") and bool(drafts)
+            kept.append((item, self._bank_id(str(item["bank"])), drafts, live))
+        if not kept:
+            return
+        connection = self.connection
+        now = utcnow()
+        ids = allocate_entry_ids(connection, len(kept))
+        seqs = self.writer.next_seqs(len(kept))
+        entry_rows: list[tuple[Any, ...]] = []
+        mirror_rows: list[tuple[Any, ...]] = []
+        label_rows: list[tuple[Any, ...]] = []
+        # The hub keeps a value in one entry of a bank; should a stale copy hold it here (or
+        # an earlier entry of this run), the newer entry wins.
+        signal_rows: dict[tuple[int, str, str], tuple[Any, ...]] = {}
+        for (item, bank_id, drafts, live), entry_id, seq in zip(kept, ids, seqs, strict=True):
+            hub_id = int(item["id"])
+            entry_rows.append((entry_id, bank_id, item.get("content_type"), f"hub:{hub_id}",
+                               item.get("note"), now, now, None if live else now, seq))
+            mirror_rows.append((hub_id, entry_id, str(item["bank"]),
+                                cursors.decode(str(item["change"])), item.get("incident"),
+                                item.get("contributor"), bool(item.get("disputed")),
+                                item.get("feedback")))
+            unique = {d.key: d for d in drafts}
+            for d in unique.values():
+                signal_rows[(bank_id, d.signal_type, d.lookup)] = (
+                    d.lookup, bank_id, d.signal_type, entry_id, d.value, d.detail)
+            label_rows.extend((entry_id, label)
+                              for label in sorted({str(x) for x in item.get("labels") or []}))
+            if live:
+                applied.dropped.discard(entry_id)
+                applied.live[entry_id] = [_parsed(d) for d in unique.values()]
+            else:
+                applied.dropped.add(entry_id)
+        self._drop_stale_signals(signal_rows)
+        bulk_insert(connection, entries, _ENTRY_COLUMNS, entry_rows)
+        bulk_insert(connection, node_mirror, _MIRROR_COLUMNS, mirror_rows)
+        bulk_insert(connection, entry_signals, _SIGNAL_COLUMNS, list(signal_rows.values()))
+        bulk_insert(connection, entry_labels, _LABEL_COLUMNS, label_rows)
+
+    def _drop_stale_signals(self, keys: Iterable[tuple[int, str, str]]) -> None:
+        grouped: dict[tuple[int, str], list[str]] = {}
+        for bank_id, signal_type, lookup in keys:
+            grouped.setdefault((bank_id, signal_type), []).append(lookup)
+        for (bank_id, signal_type), lookups in grouped.items():
+            for start in range(0, len(lookups), _IN_CHUNK):
+                self.connection.execute(delete(entry_signals).where(
+                    entry_signals.c.bank_id == bank_id,
+                    entry_signals.c.signal_type == signal_type,
+                    entry_signals.c.lookup.in_(lookups[start:start + _IN_CHUNK])))
 
     def _apply_one(self, item: Mapping[str, Any], applied: Applied) -> None:
         hub_id = int(item["id"])

@@ -121,13 +121,18 @@ class Node:
         return len(matcher)
 
     def _update_matcher(self, applied: mirror.Applied) -> None:
+        # One bulk add per signal type: a catch-up page is thousands of entries.
+        additions: dict[str, list[tuple[int, Any]]] = {}
+        for entry_id, values in applied.live.items():
+            for name, value in values:
+                additions.setdefault(name, []).append((entry_id, value))
         with self._lock:
             for entry_id in applied.dropped:
                 self.matcher.remove(entry_id)
-            for entry_id, values in applied.live.items():
+            for entry_id in applied.live:
                 self.matcher.remove(entry_id)
-                for name, value in values:
-                    self.matcher.add_many(name, [(entry_id, value)])
+            for name, pairs in additions.items():
+                self.matcher.add_many(name, pairs)
 
     # --- the hub mirror --------------------------------------------------------------------
     def cursor(self) -> str | None:
