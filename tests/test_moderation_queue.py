@@ -1,0 +1,140 @@
+"""Queue order and deadlines: a seeded queue of 10,000 cases, removal orders and imminent
+threats first, and clocks across time zones and daylight-saving changes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert
+
+from cordon.node.moderation import clock, priority, queue
+from cordon.node.moderation.context import Context
+from cordon.node.moderation.settings import ModerationSettings
+from cordon.node.moderation.vault import Vault
+from cordon.node.service import Node
+from cordon.store import Store
+from cordon.store.moderation_models import mod_cases
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_an_hour_is_sixty_minutes_across_a_change_to_summer_time() -> None:
+    # 01:30 CET on the night the clocks go from 02:00 to 03:00.
+    received = datetime(2026, 3, 29, 1, 30, tzinfo=BERLIN)
+    deadline = clock.add_elapsed(received, minutes=60)
+    assert deadline == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert deadline.astimezone(BERLIN).strftime("%H:%M %Z") == "03:30 CEST"
+
+
+def test_an_hour_is_sixty_minutes_across_a_change_to_winter_time() -> None:
+    # The first 02:30 of the night the clocks go back from 03:00 to 02:00.
+    received = datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN, fold=0)
+    deadline = clock.add_elapsed(received, minutes=60)
+    assert (deadline - received).total_seconds() == 3600
+    local = deadline.astimezone(BERLIN)
+    assert local.strftime("%H:%M %Z") == "02:30 CET" and local.fold == 1
+
+
+def test_days_keep_the_local_time_across_daylight_saving() -> None:
+    filed = datetime(2026, 3, 20, 10, 0, tzinfo=BERLIN)  # CET, UTC+1
+    due = clock.add_calendar(filed, BERLIN, days=14)
+    assert due.astimezone(BERLIN) == datetime(2026, 4, 3, 10, 0, tzinfo=BERLIN)  # CEST
+    assert due == datetime(2026, 4, 3, 8, 0, tzinfo=UTC)
+    assert due - filed.astimezone(UTC) == timedelta(days=14, hours=-1)
+    autumn = clock.add_calendar(datetime(2026, 10, 20, 10, 0, tzinfo=NEW_YORK), NEW_YORK,
+                                days=14)
+    assert autumn == datetime(2026, 11, 3, 15, 0, tzinfo=UTC)  # 10:00 EST
+
+
+def test_the_same_instant_in_two_zones_gets_the_local_calendar_of_each() -> None:
+    decided = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    assert clock.add_calendar(decided, ZoneInfo("UTC"), days=14) == datetime(
+        2026, 3, 15, 23, 30, tzinfo=UTC)
+    # In Tokyo it is already 2 March 08:30; 14 days later is 16 March 08:30 there.
+    assert clock.add_calendar(decided, ZoneInfo("Asia/Tokyo"), days=14) == datetime(
+        2026, 3, 15, 23, 30, tzinfo=UTC)
+    assert clock.add_calendar(decided, BERLIN, days=30) == datetime(
+        2026, 3, 31, 22, 30, tzinfo=UTC)  # 00:30 CEST on 1 April
+
+
+def test_months_clamp_to_the_end_of_the_month() -> None:
+    decided = datetime(2026, 8, 31, 12, 0, tzinfo=BERLIN)
+    window = clock.add_calendar(decided, BERLIN, months=6)
+    assert window.astimezone(BERLIN) == datetime(2027, 2, 28, 12, 0, tzinfo=BERLIN)
+    leap = clock.add_calendar(datetime(2027, 8, 31, 12, 0, tzinfo=BERLIN), BERLIN, months=6)
+    assert leap.astimezone(BERLIN).date().isoformat() == "2028-02-29"
+
+
+def test_a_wall_clock_time_skipped_by_summer_time_moves_past_the_gap() -> None:
+    start = datetime(2026, 3, 1, 2, 30, tzinfo=NEW_YORK)
+    # 8 March 2026 02:30 does not exist in New York (02:00 -> 03:00).
+    due = clock.add_calendar(start, NEW_YORK, days=7)
+    assert due == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
+    assert due.astimezone(NEW_YORK).strftime("%H:%M") == "03:30"
+
+
+def test_unknown_time_zones_are_refused() -> None:
+    from cordon.errors import CordonError
+
+    with pytest.raises(CordonError, match="unknown time zone"):
+        clock.zone("Mars/Olympus")
+
+
+def _expected_deadline(kind: str, opened: datetime, imminent: bool) -> datetime:
+    if kind == "order" or (imminent and kind != "appeal"):
+        return opened + timedelta(hours=1)
+    if kind == "appeal":
+        local = opened.astimezone(BERLIN)
+        naive = local.replace(tzinfo=None) + timedelta(days=14)
+        return naive.replace(tzinfo=BERLIN).astimezone(UTC)
+    return opened + timedelta(hours=24)
+
+
+def test_ten_thousand_cases_come_out_in_order(database_url: str, tmp_path: Path) -> None:
+    settings = ModerationSettings(data_dir=tmp_path / "m", timezone="Europe/Berlin")
+    rng = random.Random(2026)
+    # Around the change to summer time in Berlin (29 March 2026, 01:00 UTC).
+    base = datetime(2026, 3, 28, 0, 0, tzinfo=UTC)
+    with Store(database_url) as store:
+        ctx = Context(Node(store), settings, Vault(settings))
+        expected: dict[int, tuple[int, datetime]] = {}
+        rows = []
+        for index in range(10_000):
+            kind = rng.choices(["report", "match", "order", "appeal"], [70, 20, 3, 7])[0]
+            imminent = rng.random() < 0.05
+            labels = [priority.IMMINENT if imminent else "behaviour:glorification"]
+            matches = ([{"bank": "b", "entry": index, "labels": labels,
+                         "incident": "i1" if rng.random() < 0.1 else None}]
+                       if rng.random() < 0.4 else [])
+            opened = base + timedelta(seconds=rng.randrange(0, 3 * 86400))
+            values = queue.case_values(ctx, kind, opened, labels=labels, matches=matches,
+                                       trusted=rng.random() < 0.1,
+                                       reports=rng.randrange(0, 30), content_key=None)
+            rows.append(values)
+            tier = (0 if kind == "order" else 1 if imminent and kind != "appeal" else 2)
+            expected[index] = (tier, _expected_deadline(kind, opened, imminent))
+        with store.plain_write() as conn:
+            ids = [conn.execute(insert(mod_cases).values(**r).returning(mod_cases.c.id))
+                   .scalar_one() for r in rows]
+        by_id = {case_id: expected[i] for i, case_id in enumerate(ids)}
+        items = queue.queue(ctx, "reviewer", limit=10_000, tz_name="America/New_York")
+    assert len(items) == 10_000
+    keys = [(i["tier"], -i["priority"], i["deadline_at"], i["id"]) for i in items]
+    assert keys == sorted(keys)
+    tiers = [i["tier"] for i in items]
+    orders = sum(1 for t in tiers if t == 0)
+    imminent = sum(1 for t in tiers if t == 1)
+    assert orders > 200 and imminent > 300
+    assert tiers == [0] * orders + [1] * imminent + [2] * (10_000 - orders - imminent)
+    assert all(i["kind"] == "order" for i in items[:orders])
+    for item in items:
+        tier, deadline = by_id[item["id"]]
+        assert item["tier"] == tier, item
+        assert datetime.fromisoformat(item["deadline_at"]) == deadline, item
+        assert datetime.fromisoformat(item["deadline_local"]) == deadline
+        assert datetime.fromisoformat(item["deadline_local"]).tzinfo is not None
