@@ -9,6 +9,7 @@ import click
 from cordon import __version__
 from cordon.cli.bank_cmd import bank_group
 from cordon.cli.db_cmd import db_group
+from cordon.cli.demo import demo_group
 from cordon.cli.hash_cmd import hash_command
 from cordon.cli.hub_cmd import hub_group
 from cordon.cli.match_cmd import match_command
@@ -65,6 +66,7 @@ cli.add_command(watch_command)
 cli.add_command(hub_group)
 cli.add_command(node_group)
 cli.add_command(scan_command)
+cli.add_command(demo_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,103 @@
+"""`cordon demo`: a hub and a node with demo data, and the story played against them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cordon.cli.output import FORMAT_OPTION, print_json, progress_bar
+from cordon.hub.settings import DEFAULT_PORT as HUB_PORT
+from cordon.node.settings import DEFAULT_PORT as NODE_PORT
+
+HOME_OPTION = click.option(
+    "--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="The demo's folder: databases, logs, tokens (default: $CORDON_DEMO_HOME, else "
+         "$CORDON_HOME/demo).")
+
+
+def _home(home: Path | None) -> Path:
+    from cordon.demo.home import default_home
+
+    return (home or default_home()).expanduser().resolve()
+
+
+@click.group("demo", invoke_without_command=True)
+@HOME_OPTION
+@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Images and videos to bank (default: ../shared/corpus next to the "
+                   "repository, or $CORDON_SHARED/corpus).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address both servers listen on.")
+@click.option("--hub-port", type=click.IntRange(1, 65535), default=HUB_PORT, show_default=True)
+@click.option("--node-port", type=click.IntRange(1, 65535), default=NODE_PORT,
+              show_default=True)
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Files hashed in parallel (default: the number of CPUs).")
+@FORMAT_OPTION
+@click.pass_context
+def demo_group(ctx: click.Context, home: Path | None, corpus: Path | None, host: str,
+               hub_port: int, node_port: int, jobs: int | None, output_format: str) -> None:
+    """Start a hub and a node with demo data and keep them running until Ctrl-C.
+
+    On the first run: hub members `consortium` (admin) and `platform-a`, a hub bank of the
+    sample corpus's fingerprints, a node following the hub with block / review / alert rules.
+    Later runs reuse the demo home. `cordon demo play` then plays the story against it.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from cordon.demo.corpus import default_corpus
+    from cordon.demo.run import DemoOptions, run_demo
+
+    if hub_port == node_port:
+        raise click.BadParameter("the hub and the node need different ports",
+                                 param_hint="--node-port")
+    options = DemoOptions(home=_home(home),
+                          corpus=(corpus or default_corpus()).expanduser().resolve(),
+                          host=host, hub_port=hub_port, node_port=node_port,
+                          jobs=jobs or os.cpu_count() or 2)
+    ready = print_json if output_format == "json" else _print_summary
+    run_demo(options, ready, _progress(output_format == "text"))
+    click.echo("demo stopped", err=True)
+
+
+def _progress(enabled: bool) -> Callable[[int], Any]:
+    @contextmanager
+    def bar(total: int) -> Iterator[Callable[[], None]]:
+        click.echo(f"hashing and banking {total} corpus files ...", err=True)
+        with progress_bar(total, "banking", enabled) as shown:
+            def advance() -> None:
+                if shown is not None:
+                    progress, task = shown
+                    progress.advance(task)
+            yield advance
+    return bar
+
+
+def _print_summary(info: dict[str, Any]) -> None:
+    echo = click.echo
+    echo("")
+    echo("Cordon demo is running. Stop it with Ctrl-C.")
+    echo("")
+    echo(f"  hub    {info['hub']}    (API docs {info['hub_api_docs']})")
+    echo(f"  node   {info['node']}    (API docs {info['node_api_docs']})")
+    echo("")
+    echo("  hub member tokens (Authorization: Bearer TOKEN):")
+    for item in info["hub_tokens"]:
+        echo(f"    {item['member']:<12} {item['role']:<12} {item['token']}")
+    echo(f"  node token: {info['node_token']}")
+    for user in info.get("ui_users", []):
+        echo(f"  web UI user {user['user']:<10} password {user['password']}  ({user['role']})")
+    echo("")
+    echo(f"  hub bank {info['bank']}: {info['entries']} entries; the node mirrors "
+         f"{info['mirrored']}")
+    echo(f"  node rules: {', '.join(info['rules'])}")
+    for problem in info.get("not_banked", []):
+        echo(f"  not banked: {problem}")
+    echo(f"  demo home: {info['home']} (logs hub.log, node.log)")
+    echo("")
+    echo("  play the story in another terminal: cordon demo play")
