@@ -13,6 +13,7 @@ from cordon.cli.demo import demo_group
 from cordon.cli.hash_cmd import hash_command
 from cordon.cli.hub_cmd import hub_group
 from cordon.cli.match_cmd import match_command
+from cordon.cli.moderation import register as register_moderation
 from cordon.cli.node_cmd import node_group
 from cordon.cli.scan_cmd import scan_command
 from cordon.cli.watch_cmd import watch_command
@@ -65,6 +66,7 @@ cli.add_command(match_command)
 cli.add_command(watch_command)
 cli.add_command(hub_group)
 cli.add_command(node_group)
+register_moderation(node_group)
 cli.add_command(scan_command)
 cli.add_command(demo_group)
 

@@ -8,6 +8,7 @@ from cordon.cli.bank_cmd import DB_OPTION
 from cordon.cli.hub_cmd import _database_url, hub_options
 from cordon.cli.output import FORMAT_OPTION, print_json
 from cordon.errors import CordonError
+from cordon.node.roles import ADMIN, ROLES
 from cordon.node.settings import DEFAULT_PORT, NodeSettings
 
 FOLLOW_OPTION = click.option(
@@ -102,17 +103,21 @@ def token_group() -> None:
 
 @token_group.command("create")
 @click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default=ADMIN, show_default=True,
+              help="admin: everything; reviewer: review queue and decisions; service: the "
+                   "platform's systems; flagger: a trusted flagger's reports.")
 @DB_OPTION
 @FORMAT_OPTION
-def token_create(name: str, database_url: str | None, output_format: str) -> None:
+def token_create(name: str, role: str, database_url: str | None, output_format: str) -> None:
     """Create a token named NAME and print it (shown once, stored hashed)."""
+    from cordon.node.moderation.access import create_token
     from cordon.node.service import Node
 
     node = _node(database_url)
     assert isinstance(node, Node)
-    token_id, token = node.create_token(name)
+    token_id, token = create_token(node, name, role)
     if output_format == "json":
-        print_json({"id": token_id, "name": name, "token": token})
+        print_json({"id": token_id, "name": name, "role": role, "token": token})
     else:
         click.echo(token)
         click.echo(f"token {token_id} for {name}: keep it now, it is not shown again", err=True)
