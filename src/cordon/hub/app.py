@@ -19,8 +19,9 @@ from cordon.hub.fanout import Fanout
 from cordon.hub.metrics import HubMetrics, MetricsMiddleware
 from cordon.hub.middleware import GuardBody
 from cordon.hub.notify import ChangeNotifier, PgListener
+from cordon.hub.priority import PriorityBroadcast, wire_priority
 from cordon.hub.ratelimit import RateLimiter
-from cordon.hub.routes import admin, banks, entries, feed, health
+from cordon.hub.routes import admin, banks, entries, feed, health, incidents
 from cordon.hub.service import Hub
 from cordon.hub.settings import HubSettings
 from cordon.store import Store
@@ -34,10 +35,13 @@ def create_app(settings: HubSettings | None = None, store: Store | None = None) 
     notifier = ChangeNotifier()
     hub = Hub(store, dispute_threshold=settings.dispute_threshold, notifier=notifier)
     metrics = HubMetrics()
+    priority = PriorityBroadcast()
+    wire_priority(hub, priority)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
+        priority.bind(asyncio.get_running_loop())
         listener = None
         if settings.listen and store.dialect == "postgresql":
             listener = PgListener(store.url, notifier)
@@ -60,7 +64,9 @@ def create_app(settings: HubSettings | None = None, store: Store | None = None) 
     app.state.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     app.state.metrics = metrics
     app.state.fanout = Fanout(hub.shared_page)
-    for router in (banks.router, entries.router, feed.router, admin.router, health.router):
+    app.state.priority = priority
+    for router in (banks.router, entries.router, feed.router, admin.router, health.router,
+                   incidents.router):
         app.include_router(router)
 
     @app.exception_handler(HubError)

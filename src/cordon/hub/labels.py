@@ -6,7 +6,9 @@ A label is `namespace:value`:
   e.g. `entity:islamic-state`);
 - `behaviour:<kind>`: what the content does, from the fixed list `BEHAVIOURS`;
 - `content:<kind>`: what the content is, from the fixed list `CONTENT_KINDS`;
-- `tag:<text>`: anything else a member wants to say, free text.
+- `tag:<text>`: anything else a member wants to say, free text;
+- `incident:<id>`: the entry was shared for that hub incident (the hub adds it to every
+  entry contributed with the incident's id).
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ CONTENT_KINDS: dict[str, str] = {
     "other": "anything else",
 }
 
-NAMESPACES = ("entity", "behaviour", "content", "tag")
+NAMESPACES = ("entity", "behaviour", "content", "tag", "incident")
 _ENTITY = re.compile(r"[^\W_][\w.]*(?:-[\w.]+)*")
+
+
+def incident_label(incident_id: int) -> str:
+    return f"incident:{incident_id}"
 
 
 def check_label(label: object) -> str:
@@ -49,13 +55,18 @@ def check_label(label: object) -> str:
     if not sep or namespace not in NAMESPACES:
         raise CordonError(
             f"label {text!r} is not in the taxonomy: use entity:NAME, behaviour:KIND, "
-            "content:KIND or tag:TEXT"
+            "content:KIND, tag:TEXT or incident:ID"
         )
     if not value:
         raise CordonError(f"label {text!r} has no value after {namespace}:")
     if namespace == "tag":
         return f"tag:{value}"
     value = value.lower()
+    if namespace == "incident":
+        if not value.isdigit() or len(value) > 18:
+            raise CordonError(f"label {text!r}: an incident label is incident:ID, with the "
+                              "number of a hub incident")
+        return incident_label(int(value))
     if namespace == "behaviour":
         if value not in BEHAVIOURS:
             raise CordonError(f"unknown behaviour {value!r} (known: {', '.join(BEHAVIOURS)})")

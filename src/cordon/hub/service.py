@@ -4,7 +4,7 @@ bank's sharing, writes through the store's change counter and records the audit 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -29,6 +29,7 @@ from cordon.errors import CordonError
 from cordon.hub import cursor as cursors
 from cordon.hub.errors import Conflict, Forbidden, HubError, Unprocessable, no_bank, no_entry
 from cordon.hub.fanout import SharedPage
+from cordon.hub.incidents import Incidents
 from cordon.hub.labels import check_label, import_label
 from cordon.hub.notify import ChangeNotifier, send_notification
 from cordon.hub.tokens import digest, new_token
@@ -80,6 +81,9 @@ class Hub:
         self.store = store
         self.dispute_threshold = dispute_threshold
         self.notifier = notifier or ChangeNotifier()
+        self.incidents = Incidents(store)
+        # Called after the commit of entries contributed for an incident (priority push).
+        self.on_incident_entries: Callable[[list[int]], None] | None = None
 
     # --- transactions ----------------------------------------------------------------------
     def _plain_write(self) -> AbstractContextManager[Connection]:
@@ -249,12 +253,18 @@ class Hub:
         drafts = self.validate(items)
         with self.store.read() as conn:
             bank_id = self._visible_bank(conn, member, bank)
+        drafts = self.incidents.canonical(drafts)
         with self.store.write() as writer:
+            # Under the write lock: a conclusion cannot slip in between check and write.
+            tagged = self.incidents.tag_drafts(writer.connection, member, bank, drafts)
             ids, counts = self._store_drafts(writer, member, bank_id, drafts)
             hub_repo.insert_audit(writer.connection, member=member, action="entries.contribute",
                                   object=f"bank:{bank}", client=client,
                                   detail={"entries": len(drafts), "created": counts.created})
             send_notification(writer.connection)
+        if tagged and self.on_incident_entries is not None:
+            self.on_incident_entries(
+                [i for i, (_, incident) in zip(ids, drafts, strict=True) if incident])
         self._committed()
         return ids
 

@@ -18,6 +18,8 @@ from cordon.hub.client import HubClientError
 from cordon.hub.metrics import MetricsMiddleware
 from cordon.node.deps import Unauthorized
 from cordon.node.follower import HubFollower
+from cordon.node.incident_routes import router as incident_router
+from cordon.node.incidents import NodeIncidents
 from cordon.node.metrics import NodeMetrics
 from cordon.node.moderation.service import Moderation
 from cordon.node.routes import health, manage, match
@@ -44,6 +46,10 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     node = Node(store, settings)
     follower = make_follower(node)
     worker = DeliveryWorker(node)
+    incidents = NodeIncidents(node)
+    if follower is not None:
+        follower.incidents = incidents
+        follower.apply_priority = node.apply_priority
     moderation = Moderation(node)
     loaded = threading.Event()
 
@@ -55,10 +61,12 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         if follower is not None:
             follower.start()
         worker.start()
+        await run_in_threadpool(incidents.start)
         moderation.start()
         try:
             yield
         finally:
+            await run_in_threadpool(incidents.stop)
             if follower is not None:
                 await run_in_threadpool(follower.stop)
             await run_in_threadpool(worker.stop)
@@ -75,6 +83,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.state.node = node
     app.state.follower = follower
     app.state.worker = worker
+    app.state.incidents = incidents
     app.state.moderation = moderation
     app.state.loaded = loaded
     app.include_router(moderation_routes.router)
@@ -82,6 +91,8 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.state.metrics = metrics
     for router in (match.router, manage.router, health.router):
         app.include_router(router)
+
+    app.include_router(incident_router)
 
     @app.exception_handler(NodeError)
     async def node_error(_request: Request, exc: NodeError) -> JSONResponse:

@@ -1,7 +1,12 @@
 """Following the hub: the push stream (Server-Sent Events) for speed, the cursor feed as the
 safety net. Catch-up always goes through the feed (large pages, one transaction each); the
 stream then carries changes as they happen. When the stream cannot be opened or breaks, the
-follower polls the feed every `poll_seconds` and tries the stream again."""
+follower polls the feed every `poll_seconds` and tries the stream again.
+
+Incidents ride beside the cursor: with incident handlers set, every catch-up is followed by
+a read of the hub's incident list, and a second connection (`/v1/stream?priority=only`)
+carries incident changes and incident entries as they happen, whatever backlog the cursor
+still has to read."""
 
 from __future__ import annotations
 
@@ -30,6 +35,12 @@ class PageSink(Protocol):
     def cursor(self) -> str | None: ...
 
     def apply_page(self, entries: list[Mapping[str, Any]], cursor: str) -> int: ...
+
+
+class IncidentSink(Protocol):
+    def apply(self, incident: Mapping[str, Any], *, live: bool = True) -> bool: ...
+
+    def sync(self, incidents: list[Mapping[str, Any]]) -> int: ...
 
 
 @dataclass
@@ -83,6 +94,11 @@ class HubFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._response: httpx.Response | None = None
+        # Incidents (cordon.node.incidents) and entries pushed ahead of the cursor.
+        self.incidents: IncidentSink | None = None
+        self.apply_priority: Callable[[list[Mapping[str, Any]]], int] | None = None
+        self._priority_thread: threading.Thread | None = None
+        self._priority_response: httpx.Response | None = None
 
     # --- one catch-up ------------------------------------------------------------------------
     def _read_page(self, http: httpx.Client, cursor: str | None) -> dict[str, Any]:
@@ -130,11 +146,66 @@ class HubFollower:
         self.status.applied += total
         return total
 
+    def _sync_incidents(self, http: httpx.Client) -> None:
+        try:
+            response = http.get("/v1/incidents")
+        except httpx.HTTPError as exc:
+            raise SyncError(f"cannot reach the hub at {self.hub_url}: "
+                            f"{exc.__class__.__name__}") from None
+        if response.status_code == 404:
+            return  # a hub without incidents
+        if response.status_code != 200:
+            raise SyncError(f"the hub incident list answered {response.status_code}")
+        assert self.incidents is not None
+        self.incidents.sync(orjson.loads(response.content)["incidents"])
+
+    def _priority_event(self, event: str, data: str) -> bool:
+        """Handle an incident or priority event; False for any other event."""
+        if event == "incident" and self.incidents is not None:
+            self.incidents.apply(orjson.loads(data))
+            return True
+        if event == "priority" and self.apply_priority is not None:
+            self.status.applied += self.apply_priority([orjson.loads(data)])
+            return True
+        return event in ("incident", "priority")
+
+    def _follow_priority(self, http: httpx.Client) -> None:
+        timeout = httpx.Timeout(10.0, read=self.idle_timeout)
+        with http.stream("GET", "/v1/stream", params={"priority": "only"},
+                         timeout=timeout) as response:
+            if response.status_code != 200:
+                raise SyncError(f"the hub priority stream answered {response.status_code}")
+            self._priority_response = response
+            try:
+                for event, data, _ in _sse_events(response.iter_lines()):
+                    if self._stop.is_set():
+                        return
+                    self._priority_event(event, data)
+            finally:
+                self._priority_response = None
+
+    def run_priority(self) -> None:
+        """Keep the priority stream open until the follower stops."""
+        delay = 0.5
+        with httpx.Client(base_url=self.hub_url, headers=self._headers, timeout=30) as http:
+            while not self._stop.is_set():
+                try:
+                    self._follow_priority(http)
+                    delay = 0.5
+                except (SyncError, httpx.HTTPError, ValueError, KeyError) as exc:
+                    log.debug("hub priority stream: %s", exc)
+                except CordonError as exc:  # e.g. the store is locked
+                    log.warning("hub priority stream: %s", exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.poll_seconds)
+
     # --- the push stream ---------------------------------------------------------------------
     def _follow_stream(self, http: httpx.Client) -> None:
         """Apply stream events until the stream ends, fails or the follower stops."""
         cursor = self.sink.cursor()
         params = {"cursor": cursor} if cursor else {}
+        if self._priority_thread is not None:
+            params["priority"] = "skip"  # the priority connection carries them
         timeout = httpx.Timeout(10.0, read=self.idle_timeout)
         with http.stream("GET", "/v1/stream", params=params, timeout=timeout) as response:
             if response.status_code != 200:
@@ -145,6 +216,8 @@ class HubFollower:
                 for event, data, event_id in _sse_events(response.iter_lines()):
                     if self._stop.is_set():
                         return
+                    if self._priority_event(event, data):
+                        continue
                     if event != "entry" or event_id is None:
                         continue
                     entry = orjson.loads(data)
@@ -159,6 +232,8 @@ class HubFollower:
             while not self._stop.is_set():
                 try:
                     self.catch_up(http)
+                    if self.incidents is not None:
+                        self._sync_incidents(http)
                     if self.use_stream:
                         self._follow_stream(http)
                 except (SyncError, httpx.HTTPError, ValueError, KeyError) as exc:
@@ -179,17 +254,22 @@ class HubFollower:
         self.status.mode = "stopped"
 
     def start(self) -> None:
+        if self.use_stream and (self.incidents is not None or self.apply_priority is not None):
+            self._priority_thread = threading.Thread(
+                target=self.run_priority, name="cordon-hub-priority", daemon=True)
+            self._priority_thread.start()
         self._thread = threading.Thread(target=self.run, name="cordon-hub-follower",
                                         daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        response = self._response
-        if response is not None:
-            # Unblocks a read waiting on an idle stream.
-            # Closing from another thread may race with the reader: either way it stops.
-            with contextlib.suppress(Exception):
-                response.close()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for response in (self._response, self._priority_response):
+            if response is not None:
+                # Unblocks a read waiting on an idle stream.
+                # Closing from another thread may race with the reader: either way it stops.
+                with contextlib.suppress(Exception):
+                    response.close()
+        for thread in (self._thread, self._priority_thread):
+            if thread is not None:
+                thread.join(timeout)

@@ -41,7 +41,7 @@ from cordon.store.types import utcnow
 log = logging.getLogger("cordon.node")
 
 TOKEN_PREFIX = "cdn_"
-EVENTS = ("match", "action")
+EVENTS = ("match", "action", "incident")
 
 
 class NodeError(CordonError):
@@ -74,6 +74,8 @@ class Node:
         self._follow = frozenset(self.settings.follow) if self.settings.follow else None
         self.outbox_ready = threading.Event()
         self._rules: list[Rule] | None = None
+        # The rules of the crisis mode of open incidents (see cordon.node.incidents).
+        self.crisis_rules: list[Rule] = []
 
     # --- transactions ----------------------------------------------------------------------
     def plain_write(self) -> AbstractContextManager[Connection]:
@@ -151,6 +153,16 @@ class Node:
         self._update_matcher(applied)
         return applied.changed
 
+    def apply_priority(self, items: list[Mapping[str, Any]]) -> int:
+        """Apply entries pushed ahead of the cursor (an incident's): by hub entry id and change
+        number, so that their later delivery in cursor order changes nothing; the cursor
+        stays where it is."""
+        applied = mirror.Applied()
+        with self.store.write() as writer:
+            mirror.MirrorWriter(writer, self._follow).apply(items, applied)
+        self._update_matcher(applied)
+        return applied.changed
+
     # --- matching --------------------------------------------------------------------------
     def rules(self) -> list[Rule]:
         rules = self._rules
@@ -158,7 +170,8 @@ class Node:
             with self.store.read() as conn:
                 rows = conn.execute(select(node_rules).order_by(node_rules.c.id)).all()
             rules = self._rules = [Rule.of(r.id, r.name, r.action, r.conditions) for r in rows]
-        return rules
+        crisis = self.crisis_rules
+        return [*crisis, *rules] if crisis else rules
 
     def find(self, signals: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Matches of parsed signal values, described, best first (nothing recorded)."""

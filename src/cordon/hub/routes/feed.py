@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from cordon.hub import cursor as cursors
 from cordon.hub.deps import Client, HubDep, Member
 from cordon.hub.fanout import Fanout
+from cordon.hub.priority import PriorityReader, only_priority
 from cordon.hub.schemas import FeedOut
 from cordon.hub.service import entry_json
 
@@ -52,17 +53,27 @@ async def stream(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     skip_disputed: bool = False,
     last_event_id: Annotated[str | None, Header(max_length=100)] = None,
+    priority: Literal["interleave", "only", "skip"] = "interleave",
 ) -> EventSourceResponse:
     """The feed pushed as it happens: one `entry` event per change, its id the cursor after
     it. Reconnect with `Last-Event-ID` (or `cursor`) to resume; comments every few seconds
-    keep idle connections open."""
+    keep idle connections open.
+
+    Incident entries (event `priority`) and incident changes (event `incident`) come ahead
+    of any backlog, without an id; `priority=only` gives a stream of just those, `skip` one
+    without them."""
     settings = request.app.state.settings
+    if priority == "only":
+        return await only_priority(request, member, hub, client)
     after = cursors.decode(last_event_id if last_event_id else cursor)
     # Fails here, as a plain HTTP error, for a cursor from the future.
     first = await run_in_threadpool(hub.feed, member, after, STREAM_PAGE, skip_disputed)
     await run_in_threadpool(hub.audit, member, "stream.open", None, client, {"after": after})
     metrics = request.app.state.metrics
     fanout: Fanout = request.app.state.fanout
+    urgent = (PriorityReader(request.app.state.priority, hub, member)
+              if priority == "interleave" else None)
+    opening = (await run_in_threadpool(hub.incidents.public)) if urgent is not None else []
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         position = cursors.decode(first.cursor)
@@ -72,7 +83,12 @@ async def stream(
         checked: set[int] | None = None
         metrics.stream_followers.inc()
         try:
+            for incident in opening:
+                yield ServerSentEvent(data=orjson.dumps(incident).decode(), event="incident")
             for entry in first.entries:
+                if urgent is not None and urgent.pending:
+                    for event in await urgent.events():
+                        yield event
                 yield ServerSentEvent(data=orjson.dumps(entry).decode(), event="entry",
                                       id=entry["change"])
             metrics.stream_entries.inc(len(first.entries))
@@ -80,6 +96,9 @@ async def stream(
             # it, so no commit is left for the poll to find.
             wake = hub.notifier.current()
             while True:
+                if urgent is not None:
+                    for event in await urgent.events():
+                        yield event
                 page = await fanout.page(position, STREAM_PAGE, wake)
                 if member.role != "admin" and (
                         checked is None or any(r.bank_id not in checked for r in page.rows)):
@@ -87,15 +106,20 @@ async def stream(
                     checked = set(page.bank_names)
                 events = page.events(visible, skip_disputed, entry_json)
                 for change, data in events:
+                    if urgent is not None and urgent.pending:
+                        for event in await urgent.events():
+                            yield event
                     yield ServerSentEvent(data=data, event="entry", id=change)
                 metrics.stream_entries.inc(len(events))
                 position = page.cursor
-                if not page.more:
+                if not page.more and not (urgent is not None and urgent.pending):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), settings.stream_poll_seconds)
                 wake = hub.notifier.current()
         finally:
             metrics.stream_followers.dec()
+            if urgent is not None:
+                urgent.close()
 
     return EventSourceResponse(events(), ping=settings.heartbeat_seconds,
                                headers={"Cache-Control": "no-store"})
