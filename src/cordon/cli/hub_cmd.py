@@ -202,6 +202,40 @@ def create_bank_command(name: str, description: str | None, shared_with: tuple[s
         click.echo(f"created bank {bank['name']}")
 
 
+@hub_group.command("update-bank")
+@click.argument("name")
+@click.option("--description", default=None, help="The new description ('' clears it).")
+@click.option("--share", "shared_with", multiple=True, metavar="MEMBER",
+              help="Share with this member instead ('*' for every member). Repeatable; "
+                   "replaces whom the bank is shared with.")
+@click.option("--owner-only", is_flag=True,
+              help="Share with nobody but the bank's owner (and admins).")
+@hub_options
+@FORMAT_OPTION
+def update_bank_command(name: str, description: str | None, shared_with: tuple[str, ...],
+                        owner_only: bool, hub_url: str, token: str, output_format: str) -> None:
+    """Change bank NAME's description or sharing (admins). Members that gain access find
+    its entries in their feed again; members that lose it see no later change."""
+    if owner_only and shared_with:
+        raise CordonError("give --share or --owner-only, not both")
+    changes: dict[str, Any] = {}
+    if description is not None:
+        changes["description"] = description
+    if shared_with or owner_only:
+        changes["shared_with"] = list(shared_with)
+    if not changes:
+        raise CordonError("nothing to change: give --share, --owner-only or --description")
+    with _client(hub_url, token) as client:
+        bank = client.update_bank(name, changes)
+    if output_format == "json":
+        print_json(bank)
+    else:
+        shared = ", ".join(bank["shared_with"]) or "owner only"
+        click.echo(f"bank {bank['name']}: shared with {shared}"
+                   + (f"; {bank['renumbered']} entries sent to the feed again"
+                      if bank["renumbered"] else ""))
+
+
 @hub_group.command("contribute")
 @click.argument("bank")
 @click.option("--signal", "signals", multiple=True, metavar="TYPE=HASH",

@@ -50,6 +50,11 @@ class HubClient:
         body = {"name": name, "description": description, "shared_with": shared_with}
         return self.request("POST", "/v1/banks", json=body).json()  # type: ignore[no-any-return]
 
+    def update_bank(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """`changes`: "description" and/or "shared_with", as `PATCH /v1/banks/{bank}`."""
+        return self.request("PATCH", f"/v1/banks/{name}",  # type: ignore[no-any-return]
+                            json=changes).json()
+
     def contribute(self, bank: str, entries: list[dict[str, Any]]) -> list[int]:
         response = self.request("POST", f"/v1/banks/{bank}/entries", json={"entries": entries})
         return response.json()["ids"]  # type: ignore[no-any-return]

@@ -35,6 +35,9 @@ class SharedPage:
     contributors: dict[int, str]
     # The event data of each row as every follower sees it, built once in the reader.
     data: list[str]
+    # The banks' sharing version when the page was read (`hub_repository.sharing_version`):
+    # followers ask again which banks they may see when it moves.
+    sharing: int = 0
     _hidden: dict[int, str] = field(default_factory=dict)
 
     def events(self, visible: set[int] | None, skip_disputed: bool,

@@ -26,12 +26,27 @@ class BankIn(Strict):
     )
 
 
+class BankPatch(Strict):
+    description: str | None = Field(default=None, max_length=NOTE_MAX,
+                                    description="The new description; null clears it.")
+    shared_with: list[str] | None = Field(
+        default=None, max_length=10_000,
+        description='Replaces whom the bank is shared with: ["*"] for every member, member '
+                    "names, or [] for its owner (and admins) only.",
+    )
+
+
 class BankOut(BaseModel):
     name: str
     description: str | None
     owner: str | None
     shared_with: list[str]
     created_at: str
+
+
+class BankUpdateOut(BankOut):
+    renumbered: int = Field(description="Entries given new change numbers so that members "
+                                        "who gained access find them in the feed.")
 
 
 class BanksOut(BaseModel):

@@ -46,6 +46,13 @@ WRITERS = ("admin", "contributor")
 IMPORT_BATCH = 10_000
 
 
+class _Unset:
+    """The value of a field the request did not give (unlike null, which clears it)."""
+
+
+UNSET = _Unset()
+
+
 @dataclass(frozen=True)
 class EntryInput:
     """One entry of a contribution, as the API received it (types already checked)."""
@@ -195,6 +202,59 @@ class Hub:
         return [{"name": r.bank.name, "description": r.bank.description, "owner": r.owner,
                  "shared_with": ["*"] if r.shared_all else r.shared_with,
                  "created_at": r.bank.created_at.isoformat()} for r in rows]
+
+    def update_bank(self, member: MemberRow, name: str, client: str | None, *,
+                    description: str | _Unset | None = UNSET,
+                    shared_with: Sequence[str] | None = None) -> dict[str, Any]:
+        """Change a bank's description and whom it is shared with (admins only).
+
+        Visibility is decided when a feed page or an entry is read, so a member that loses
+        access sees none of the bank's later changes (what it mirrored before stays with
+        it). A member that gains access would find the bank's earlier entries behind its
+        cursor: every entry of the bank gets a new change number, so the feed carries them
+        again (to every follower of the bank, who take them as unchanged)."""
+        if member.role != "admin":
+            raise Forbidden("only admins can change a bank's description or sharing")
+        with self.store.write() as writer:
+            conn = writer.connection
+            bank = repo.find_bank(conn, name)
+            if bank is None:
+                raise no_bank(name)
+            before = hub_repo.bank_sharing(conn, bank.id)
+            after = before
+            if shared_with is not None:
+                shared_all = "*" in shared_with
+                names = sorted({n for n in shared_with if n != "*"})
+                member_ids = set()
+                for other in names:
+                    found = hub_repo.find_member(conn, other)
+                    if found is None:
+                        message = f"no member named {other!r} to share the bank with"
+                        raise Unprocessable(message, [_error(("body", "shared_with"), message)])
+                    member_ids.add(found.id)
+                after = hub_repo.Sharing(before.owner_id, shared_all, frozenset(member_ids))
+                hub_repo.set_bank_sharing(conn, bank.id, shared_all, member_ids)
+            values = {}
+            if not isinstance(description, _Unset):
+                values["description"] = (description or "").strip() or None
+            hub_repo.touch_bank(writer, bank.id, values)
+            renumbered = (hub_repo.renumber_bank_entries(writer, bank.id)
+                          if before.widened_by(after) else 0)
+            names_by_id = hub_repo.member_names(conn)
+            detail: dict[str, Any] = {
+                "shared_with": {"before": _shared_names(before, names_by_id),
+                                "after": _shared_names(after, names_by_id)},
+                "renumbered": renumbered}
+            if values:
+                detail["description"] = values["description"]
+            hub_repo.insert_audit(conn, member=member, action="bank.update",
+                                  object=f"bank:{name}", client=client, detail=detail)
+            send_notification(conn)
+            (row,) = hub_repo.list_hub_banks(conn, [bank.id])
+        self._committed()
+        return {"name": name, "description": row.bank.description, "owner": row.owner,
+                "shared_with": ["*"] if row.shared_all else row.shared_with,
+                "created_at": row.bank.created_at.isoformat(), "renumbered": renumbered}
 
     def _visible_bank(self, conn: Connection, member: MemberRow, name: str) -> int:
         bank = repo.find_bank(conn, name)
@@ -368,12 +428,13 @@ class Hub:
             rows = hub_repo.feed_rows(conn, after, high, limit + 1, None) if after < high else []
             bank_names = hub_repo.bank_names(conn) if rows else {}
             contributors = hub_repo.member_names(conn) if rows else {}
+            sharing = hub_repo.sharing_version(conn) if rows else 0
         more = len(rows) > limit
         rows = rows[:limit]
         data = [orjson.dumps(entry_json(r, bank_names[r.bank_id], contributors, False)).decode()
                 for r in rows]
         return SharedPage(rows, rows[-1].change_seq if more else max(after, high), more,
-                          bank_names, contributors, data)
+                          bank_names, contributors, data, sharing)
 
     def visible_banks(self, member: MemberRow) -> set[int] | None:
         """Ids of the banks the member may see (None: every bank)."""
@@ -465,6 +526,10 @@ class Hub:
         self.audit(member, "bank.export", f"bank:{bank}", client,
                    {"format": fmt, "entries": written})
         return written
+
+
+def _shared_names(sharing: hub_repo.Sharing, names: dict[int, str]) -> list[str]:
+    return ["*"] if sharing.shared_all else sorted(names[m] for m in sharing.member_ids)
 
 
 def _require_writer(member: MemberRow) -> None:

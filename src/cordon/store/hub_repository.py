@@ -16,6 +16,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    delete,
     func,
     insert,
     literal_column,
@@ -187,6 +188,92 @@ def list_hub_banks(connection: Connection, bank_ids: Sequence[int] | None) -> li
         )
         for r in connection.execute(query)
     ]
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """Who may see a bank besides admins: its owner, everyone, or the members named."""
+
+    owner_id: int | None
+    shared_all: bool
+    member_ids: frozenset[int]
+
+    def widened_by(self, other: Sharing) -> bool:
+        """Whether `other` lets some member see the bank that this sharing does not."""
+        if self.shared_all:
+            return False
+        return other.shared_all or bool(other.member_ids - self.member_ids - {self.owner_id})
+
+
+def bank_sharing(connection: Connection, bank_id: int) -> Sharing:
+    """A bank without a hub row (created outside the hub) is seen by admins only."""
+    row = connection.execute(
+        select(hub_banks.c.owner_id, hub_banks.c.shared_all)
+        .where(hub_banks.c.bank_id == bank_id)
+    ).first()
+    members = frozenset(connection.execute(
+        select(hub_bank_shares.c.member_id).where(hub_bank_shares.c.bank_id == bank_id)
+    ).scalars())
+    if row is None:
+        return Sharing(None, False, members)
+    return Sharing(row.owner_id, bool(row.shared_all), members)
+
+
+def set_bank_sharing(connection: Connection, bank_id: int, shared_all: bool,
+                     member_ids: Iterable[int]) -> None:
+    """Replace who a bank is shared with; its owner stays."""
+    changed = connection.execute(
+        update(hub_banks).where(hub_banks.c.bank_id == bank_id).values(shared_all=shared_all)
+    ).rowcount
+    if not changed:
+        connection.execute(insert(hub_banks), {"bank_id": bank_id, "owner_id": None,
+                                               "shared_all": shared_all})
+    connection.execute(delete(hub_bank_shares).where(hub_bank_shares.c.bank_id == bank_id))
+    rows = [{"bank_id": bank_id, "member_id": m} for m in sorted(set(member_ids))]
+    if rows:
+        connection.execute(insert(hub_bank_shares), rows)
+
+
+def touch_bank(writer: Writer, bank_id: int, values: dict[str, Any]) -> None:
+    """Give a bank a new change number (and the given column values): the streams take a
+    new bank change number as the sign to ask again which banks their member may see."""
+    writer.connection.execute(
+        update(banks).where(banks.c.id == bank_id)
+        .values(**values, updated_at=utcnow(), change_seq=writer.next_seq())
+    )
+
+
+def renumber_bank_entries(writer: Writer, bank_id: int) -> int:
+    """Give every entry of a bank a new change number, in their present order, so that the
+    feed carries them again (to members that could not see them before). Returns how many."""
+    connection = writer.connection
+    count = connection.execute(
+        select(func.count()).select_from(entries).where(entries.c.bank_id == bank_id)
+    ).scalar_one()
+    if not count:
+        return 0
+    base = writer.next_seqs(count).start - 1
+    ranked = (
+        select(entries.c.id,
+               func.row_number().over(order_by=entries.c.change_seq).label("position"))
+        .where(entries.c.bank_id == bank_id)
+        .subquery("ranked")
+    )
+    # Every new number is above every number in use (they come from the counter), so the
+    # unique index on change_seq never sees two rows with one number mid-statement.
+    connection.execute(
+        update(entries).where(entries.c.id == ranked.c.id)
+        .values(change_seq=ranked.c.position + base)
+    )
+    return int(count)
+
+
+def sharing_version(connection: Connection) -> int:
+    """The highest change number of a bank: it moves when a bank is created or its sharing
+    changes."""
+    return int(connection.execute(
+        select(func.coalesce(func.max(banks.c.change_seq), 0))
+    ).scalar_one())
 
 
 def bank_owner(connection: Connection, bank_id: int) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,7 +13,8 @@ from fastapi.responses import StreamingResponse
 
 from cordon.banks.formats import AUTO, FORMATS
 from cordon.hub.deps import Client, HubDep, Member
-from cordon.hub.schemas import BankIn, BankOut, BanksOut, ImportOut
+from cordon.hub.errors import HubError
+from cordon.hub.schemas import BankIn, BankOut, BankPatch, BanksOut, BankUpdateOut, ImportOut
 
 router = APIRouter(prefix="/v1/banks", tags=["banks"])
 
@@ -25,6 +26,20 @@ _MEDIA_TYPES = {"jsonl": "application/x-ndjson", "tx-csv": "text/csv",
 def create_bank(body: BankIn, member: Member, hub: HubDep, client: Client) -> dict[str, object]:
     """Create a bank owned by the caller, shared with every member (`["*"]`) or some."""
     return hub.create_bank(member, body.name, body.description, body.shared_with, client)
+
+
+@router.patch("/{bank}", response_model=BankUpdateOut)
+def update_bank(bank: str, body: BankPatch, member: Member, hub: HubDep,
+                client: Client) -> dict[str, object]:
+    """Change a bank's description or whom it is shared with (admins). Members that lose
+    access see none of its later changes; members that gain it find its entries in the feed
+    after their cursor (every entry of the bank gets a new change number)."""
+    if not body.model_fields_set:
+        raise HubError("give a description or shared_with to change", 422)
+    options: dict[str, Any] = {"shared_with": body.shared_with}
+    if "description" in body.model_fields_set:
+        options["description"] = body.description
+    return hub.update_bank(member, bank, client, **options)
 
 
 @router.get("", response_model=BanksOut)

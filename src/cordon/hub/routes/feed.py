@@ -77,10 +77,10 @@ async def stream(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         position = cursors.decode(first.cursor)
-        # Banks this follower may see, and the banks that existed when that was asked:
-        # sharing is decided when a bank is created, so only a bank not seen before asks again.
+        # Banks this follower may see, asked again when the banks' sharing version moves (a
+        # bank created, or its sharing changed: `PATCH /v1/banks/{bank}`).
         visible: set[int] | None = None
-        checked: set[int] | None = None
+        sharing: int | None = None
         metrics.stream_followers.inc()
         try:
             for incident in opening:
@@ -100,10 +100,9 @@ async def stream(
                     for event in await urgent.events():
                         yield event
                 page = await fanout.page(position, STREAM_PAGE, wake)
-                if member.role != "admin" and (
-                        checked is None or any(r.bank_id not in checked for r in page.rows)):
+                if member.role != "admin" and page.rows and page.sharing != sharing:
                     visible = await run_in_threadpool(hub.visible_banks, member)
-                    checked = set(page.bank_names)
+                    sharing = page.sharing
                 events = page.events(visible, skip_disputed, entry_json)
                 for change, data in events:
                     if urgent is not None and urgent.pending:
