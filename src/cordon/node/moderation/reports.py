@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select
 from cordon.errors import CordonError
 from cordon.hashing import MatchingSelection, hash_file
 from cordon.hub.labels import check_label
-from cordon.node.fetch import fetch
+from cordon.node.fetch import check_url, fetch
 from cordon.node.moderation import queue
 from cordon.node.moderation.context import Context, NotFound, iso
 from cordon.node.service import NodeError
@@ -90,6 +90,13 @@ def _fetch_first(ctx: Context, urls: Sequence[str]) -> tuple[IO[bytes] | None, l
     errors: list[str] = []
     node = ctx.node.settings
     for url in urls[:ctx.settings.max_report_urls]:
+        try:
+            # Checked before the HTTP client is made (an SSL context costs tens of ms): most
+            # refused URLs never need one.
+            check_url(url, node.fetch_allow_networks)
+        except NodeError as exc:
+            errors.append(f"{url[:200]}: {exc}")
+            continue
         out = tempfile.NamedTemporaryFile(prefix="cordon-report-")  # noqa: SIM115
         try:
             fetch(url, out, max_bytes=ctx.settings.max_report_upload_bytes,
@@ -133,7 +140,8 @@ def file_report(ctx: Context, report: ReportIn, upload: IO[bytes] | None,
                 found = ctx.node.match(parsed, source=upload_name or report.urls[0],
                                        record=False)
                 signals, matches = found["signals"], _evidence(found["matches"])
-            evidence = ctx.vault.put(data)
+            if not _held(ctx, content_key):
+                evidence = ctx.vault.put(data)
         else:
             content_key = "url:" + report.urls[0].lower()
     finally:
@@ -161,7 +169,23 @@ def file_report(ctx: Context, report: ReportIn, upload: IO[bytes] | None,
     case_id, merged = queue.open_or_merge(ctx, values, trusted, write)
     if merged and evidence is not None:
         _drop_unused(ctx, case_id, evidence)
-    return report_status(ctx, tracking_id)
+    return {"tracking_id": tracking_id, "received_at": iso(now), "reason": report.reason,
+            "case": case_id, "status": "open", "matched": bool(matches),
+            "reports_of_this_content": merged_count(ctx, case_id) if merged else 1,
+            "decided_at": None, "trusted": trusted}
+
+
+def merged_count(ctx: Context, case_id: int) -> int:
+    with ctx.store.read() as conn:
+        return int(conn.execute(select(mod_cases.c.report_count).where(
+            mod_cases.c.id == case_id)).scalar_one())
+
+
+def _held(ctx: Context, content_key: str) -> bool:
+    """Whether an open case of this content already holds it (a duplicate report)."""
+    with ctx.store.read() as conn:
+        return conn.execute(select(mod_cases.c.evidence).where(
+            mod_cases.c.open_key == content_key)).scalar_one_or_none() is not None
 
 
 def _drop_unused(ctx: Context, case_id: int, evidence: str) -> None:
