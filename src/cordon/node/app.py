@@ -70,6 +70,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
             if follower is not None:
                 await run_in_threadpool(follower.stop)
             await run_in_threadpool(worker.stop)
+            await run_in_threadpool(node.match_log.close)
             await run_in_threadpool(moderation.stop)
 
     app = FastAPI(

@@ -28,7 +28,11 @@ async def caller(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token: send Authorization: Bearer TOKEN")
     node: Node = request.app.state.node
-    name = await run_in_threadpool(node.authenticate, credentials.credentials)
+    # From memory when the token cache is fresh; a reload reads the store off the event loop.
+    if node.tokens.fresh():
+        name = node.authenticate(credentials.credentials)
+    else:
+        name = await run_in_threadpool(node.authenticate, credentials.credentials)
     if name is None:
         raise Unauthorized("invalid or revoked token")
     return name

@@ -20,8 +20,10 @@ from cordon.hub import cursor as cursors
 from cordon.hub.tokens import digest
 from cordon.matching import Matcher
 from cordon.node import mirror
+from cordon.node.group_commit import GroupCommit
 from cordon.node.rules import ACTIONS, Rule, evaluate
 from cordon.node.settings import NodeSettings
+from cordon.node.token_cache import TokenCache
 from cordon.signals import get_signal_type
 from cordon.store import Store
 from cordon.store.models import (
@@ -74,6 +76,9 @@ class Node:
         self._follow = frozenset(self.settings.follow) if self.settings.follow else None
         self.outbox_ready = threading.Event()
         self._rules: list[Rule] | None = None
+        self.tokens = TokenCache(self._live_tokens, max_age=self.settings.token_cache_seconds)
+        # Matches are recorded before their response is sent, many per transaction.
+        self.match_log = GroupCommit(self.plain_write)
         # The rules of the crisis mode of open incidents (see cordon.node.incidents).
         self.crisis_rules: list[Rule] = []
 
@@ -96,14 +101,18 @@ class Node:
             changed = conn.execute(update(node_tokens).where(
                 node_tokens.c.id == token_id, node_tokens.c.revoked_at.is_(None))
                 .values(revoked_at=utcnow())).rowcount
+        self.tokens.invalidate()
         if not changed:
             raise CordonError(f"no live node token with id {token_id}")
 
     def authenticate(self, token: str) -> str | None:
+        return self.tokens.name(token)
+
+    def _live_tokens(self) -> dict[str, str]:
         with self.store.read() as conn:
-            return conn.execute(select(node_tokens.c.name).where(  # type: ignore[no-any-return]
-                node_tokens.c.digest == digest(token),
-                node_tokens.c.revoked_at.is_(None))).scalar_one_or_none()
+            return {row.digest: row.name for row in conn.execute(
+                select(node_tokens.c.digest, node_tokens.c.name).where(
+                    node_tokens.c.revoked_at.is_(None)))}
 
     # --- the matcher -----------------------------------------------------------------------
     def load(self) -> int:
@@ -235,34 +244,40 @@ class Node:
 
     def _record(self, response: dict[str, Any], per_match: list[list[int]],
                 source: str | None) -> None:
-        now = utcnow()
-        query_text = orjson.dumps(response["signals"]).decode()
-        with self.plain_write() as conn:
-            for match, rule_ids in zip(response["matches"], per_match, strict=True):
-                match_actions = [a["action"] for a in response["actions"]
-                                 if a["rule"] in rule_ids and a["entry"] == match["entry"]
-                                 and a["bank"] == match["bank"]]
-                match["id"] = conn.execute(insert(node_matches).values(
-                    at=now, source=source, entry_id=match["local_entry"],
-                    hub_entry_id=match["entry"] if match["origin"] == "hub" else None,
-                    bank=match["bank"], signal_type=match["signal_type"],
-                    distance=float(match["distance"]), query=query_text, rules=rule_ids,
-                    actions=match_actions).returning(node_matches.c.id)).scalar_one()
-            hooks = conn.execute(select(node_webhooks.c.id, node_webhooks.c.events).where(
-                node_webhooks.c.deleted_at.is_(None))).all()
-            events = ["match"] + (["action"] if response["actions"] else [])
-            queued = 0
-            for event in events:
-                body = orjson.dumps({"event": event, "at": now.isoformat(), "source": source,
-                                     **response}).decode()
-                for hook in hooks:
-                    if event in hook.events:
-                        conn.execute(insert(node_outbox).values(
-                            webhook_id=hook.id, event=event, body=body, created_at=now,
-                            attempts=0, next_attempt_at=now, status="pending"))
-                        queued += 1
+        queued = self.match_log.run(
+            lambda conn: self._record_in(conn, response, per_match, source))
         if queued:
             self.outbox_ready.set()
+
+    def _record_in(self, conn: Connection, response: dict[str, Any],
+                   per_match: list[list[int]], source: str | None) -> int:
+        """The match log rows and webhook events of one response; returns the events queued."""
+        now = utcnow()
+        query_text = orjson.dumps(response["signals"]).decode()
+        for match, rule_ids in zip(response["matches"], per_match, strict=True):
+            match_actions = [a["action"] for a in response["actions"]
+                             if a["rule"] in rule_ids and a["entry"] == match["entry"]
+                             and a["bank"] == match["bank"]]
+            match["id"] = conn.execute(insert(node_matches).values(
+                at=now, source=source, entry_id=match["local_entry"],
+                hub_entry_id=match["entry"] if match["origin"] == "hub" else None,
+                bank=match["bank"], signal_type=match["signal_type"],
+                distance=float(match["distance"]), query=query_text, rules=rule_ids,
+                actions=match_actions).returning(node_matches.c.id)).scalar_one()
+        hooks = conn.execute(select(node_webhooks.c.id, node_webhooks.c.events).where(
+            node_webhooks.c.deleted_at.is_(None))).all()
+        events = ["match"] + (["action"] if response["actions"] else [])
+        queued = 0
+        for event in events:
+            body = orjson.dumps({"event": event, "at": now.isoformat(), "source": source,
+                                 **response}).decode()
+            for hook in hooks:
+                if event in hook.events:
+                    conn.execute(insert(node_outbox).values(
+                        webhook_id=hook.id, event=event, body=body, created_at=now,
+                        attempts=0, next_attempt_at=now, status="pending"))
+                    queued += 1
+        return queued
 
     def match_record(self, match_id: int) -> dict[str, Any]:
         with self.store.read() as conn:

@@ -34,5 +34,8 @@ class NodeSettings:
     retry_max: float = 3600.0
     retry_for: float = 48 * 3600.0
     delivery_timeout: float = 10.0
+    # Live tokens are kept in memory and read again this often: a token revoked by another
+    # process on the same database stops working within this many seconds.
+    token_cache_seconds: float = 1.0
     # Per-signal match thresholds (signal type -> threshold); defaults otherwise.
     thresholds: tuple[tuple[str, float], ...] = ()

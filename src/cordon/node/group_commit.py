@@ -1,0 +1,120 @@
+"""Group commit: small writes of many request threads share one transaction.
+
+A match is recorded (match log rows, webhook outbox rows) before its response is sent, so a
+response never reports a match the node could lose. Committing each match alone makes the
+store's single write lock the bottleneck under load; here a writer thread takes every write
+waiting at that moment, runs them in one transaction and wakes their callers after the
+commit. Each caller still waits for its own commit and gets its own result or error: should
+the shared transaction fail, the writes are run again one per transaction, so one bad write
+cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection
+
+from cordon.errors import CordonError
+
+log = logging.getLogger("cordon.node.group_commit")
+
+T = TypeVar("T")
+Transaction = Callable[[], AbstractContextManager[Connection]]
+
+
+class _Write(Generic[T]):
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[Connection], T]) -> None:
+        self.work = work
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(self, transaction: Transaction, *, max_batch: int = 256) -> None:
+        self._transaction = transaction
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Write[Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` in a shared write transaction; returns after the commit."""
+        if self._closed:
+            raise CordonError("the node is shutting down")
+        self._ensure_thread()
+        write = _Write(work)
+        self._queue.put(write)
+        write.done.wait()
+        if write.error is not None:
+            raise write.error
+        return write.result  # type: ignore[return-value]
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="cordon-group-commit",
+                                                daemon=True)
+                self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what is waiting, then stop the writer thread."""
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch: list[_Write[Any]] = [] if first is None else [first]
+            stop = first is None
+            while len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                else:
+                    batch.append(more)
+            if batch:
+                self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Write[Any]]) -> None:
+        try:
+            with self._transaction() as connection:
+                results = [write.work(connection) for write in batch]
+        except BaseException as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+                batch[0].done.set()
+                return
+            for write in batch:
+                self._one(write)
+            return
+        for write, result in zip(batch, results, strict=True):
+            write.result = result
+            write.done.set()
+
+    def _one(self, write: _Write[Any]) -> None:
+        try:
+            with self._transaction() as connection:
+                write.result = write.work(connection)
+        except BaseException as exc:
+            write.error = exc
+        finally:
+            write.done.set()

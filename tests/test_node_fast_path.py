@@ -1,0 +1,121 @@
+"""The node's request path without per-request database work: tokens from an in-memory cache
+that still honours revocation promptly, and matches recorded many per transaction (each
+response still waits for its own commit, and keeps its match id)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, func, insert, select
+
+from cordon.errors import CordonError
+from cordon.node.group_commit import GroupCommit
+from cordon.node.service import Node
+from cordon.node.settings import NodeSettings
+from cordon.node.token_cache import TokenCache
+from cordon.store import Store
+from cordon.store.models import node_matches, node_state
+from tests.test_hub_support import PDQ_A
+from tests.test_node_support import RunningNode, serve_node, wait_for
+
+
+@pytest.fixture()
+def node(tmp_path: Path) -> Iterator[RunningNode]:
+    yield from serve_node(f"sqlite:///{tmp_path / 'node.db'}", NodeSettings())
+
+
+def status(node: RunningNode, token: str) -> int:
+    with node.client(token) as client:
+        return client.post("/v1/match", json={"signals": {"pdq": PDQ_A}}).status_code
+
+
+def test_a_token_revoked_in_process_stops_at_once(node: RunningNode) -> None:
+    token_id, token = node.node.create_token("short-lived")
+    assert status(node, token) == 200  # created a moment ago: accepted
+    assert status(node, token) == 200  # from the cache now
+    node.node.revoke_token(token_id)
+    assert status(node, token) == 401
+
+
+def test_a_token_revoked_by_another_process_stops_within_the_cache_age(
+        node: RunningNode, tmp_path: Path) -> None:
+    token_id, token = node.node.create_token("elsewhere")
+    assert status(node, token) == 200
+    # `cordon node token revoke` runs in its own process, on the same database.
+    with Store(f"sqlite:///{tmp_path / 'node.db'}") as other:
+        Node(other).revoke_token(token_id)
+    age = node.node.settings.token_cache_seconds
+    assert wait_for(lambda: status(node, token) == 401, timeout=age + 2) <= age + 1
+
+
+def test_bad_tokens_do_not_read_the_store_each_time() -> None:
+    loads: list[float] = []
+
+    def load() -> dict[str, str]:
+        loads.append(time.monotonic())
+        return {}
+
+    cache = TokenCache(load, max_age=60, min_reload=0.5)
+    for i in range(200):
+        assert cache.name(f"cdn_wrong{i}") is None
+    assert len(loads) == 1
+
+
+def test_group_commit_records_every_match_with_its_own_id(node: RunningNode) -> None:
+    with node.client() as client:
+        assert client.post("/v1/banks", json={"name": "own"}).status_code == 201
+        assert client.post("/v1/banks/own/entries", json={"entries": [
+            {"signals": {"pdq": PDQ_A}, "labels": []}]}).status_code == 201
+
+    def one(_: int) -> list[int]:
+        with node.client() as client:
+            response = client.post("/v1/match", json={"signals": {"pdq": PDQ_A}})
+            assert response.status_code == 200, response.text
+            return [m["id"] for m in response.json()["matches"]]
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = [i for found in pool.map(one, range(200)) for i in found]
+    assert len(ids) == len(set(ids)) == 200
+    with node.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(node_matches)).scalar_one() == 200
+    with node.client() as client:
+        assert client.get(f"/v1/matches/{ids[-1]}").json()["bank"] == "own"
+
+
+def test_one_failing_write_does_not_fail_the_others_of_its_transaction(
+        tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'n.db'}") as store:
+        group = GroupCommit(store.plain_write)
+        gate = threading.Event()
+
+        def write(key: str) -> str:
+            def work(conn: Connection) -> str:
+                gate.wait(5)
+                conn.execute(insert(node_state).values(key=key, value="v"))
+                return key
+            return group.run(work)
+
+        with ThreadPoolExecutor(8) as pool:
+            # "dup" twice: the second insert breaks the primary key of node_state.
+            futures = [pool.submit(write, k) for k in ("a", "dup", "b", "dup", "c")]
+            time.sleep(0.2)
+            gate.set()
+            outcomes = []
+            for future in futures:
+                try:
+                    outcomes.append(future.result(10))
+                except Exception as exc:  # the failing write gets its own error
+                    outcomes.append(type(exc).__name__)
+        group.close()
+        assert outcomes.count("dup") == 1 and {"a", "b", "c"} <= set(outcomes)
+        assert len([o for o in outcomes if o not in ("a", "b", "c", "dup")]) == 1
+        with store.read() as conn:
+            keys = set(conn.execute(select(node_state.c.key)).scalars())
+        assert keys == {"a", "b", "c", "dup"}
+        with pytest.raises(CordonError):
+            group.run(lambda conn: None)
