@@ -16,6 +16,7 @@ from cordon.cli.match_cmd import match_command
 from cordon.cli.moderation import register as register_moderation
 from cordon.cli.node_cmd import node_group
 from cordon.cli.scan_cmd import scan_command
+from cordon.cli.user_cmd import hub_user_group, node_user_group
 from cordon.cli.watch_cmd import watch_command
 from cordon.errors import CordonError
 
@@ -66,6 +67,8 @@ cli.add_command(match_command)
 cli.add_command(watch_command)
 cli.add_command(hub_group)
 cli.add_command(node_group)
+hub_group.add_command(hub_user_group)
+node_group.add_command(node_user_group)
 register_moderation(node_group)
 cli.add_command(scan_command)
 cli.add_command(demo_group)

@@ -25,6 +25,7 @@ from cordon.hub.routes import admin, banks, entries, feed, health, incidents
 from cordon.hub.service import Hub
 from cordon.hub.settings import HubSettings
 from cordon.store import Store
+from cordon.web.hub import mount_hub_ui
 
 log = logging.getLogger("cordon.hub")
 
@@ -81,6 +82,8 @@ def create_app(settings: HubSettings | None = None, store: Store | None = None) 
         return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
 
     add_common_error_handlers(app)
+    # After the API's error handlers: the UI answers their errors with pages under /ui.
+    mount_hub_ui(app, hub)
 
     app.add_middleware(GuardBody, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -107,7 +107,8 @@ class Hub:
                                   client=client, detail=detail)
 
     # --- members and tokens (administration, not exposed over HTTP) ------------------------
-    def add_member(self, name: str, role: str) -> tuple[MemberRow, int, str]:
+    def add_member(self, name: str, role: str, *, actor: MemberRow | None = None,
+                   client: str = "cli") -> tuple[MemberRow, int, str]:
         check_member_name(name)
         if role not in ROLES:
             raise CordonError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
@@ -118,32 +119,34 @@ class Hub:
                     raise CordonError(f"a member named {name!r} already exists")
                 member = hub_repo.insert_member(conn, name, role)
                 token_id = hub_repo.insert_token(conn, member.id, digest(token))
-                hub_repo.insert_audit(conn, member=None, action="member.add",
-                                      object=f"member:{name}", client="cli",
+                hub_repo.insert_audit(conn, member=actor, action="member.add",
+                                      object=f"member:{name}", client=client,
                                       detail={"role": role})
         except IntegrityError:
             raise CordonError(f"a member named {name!r} already exists") from None
         return member, token_id, token
 
-    def issue_token(self, name: str) -> tuple[int, str]:
+    def issue_token(self, name: str, *, actor: MemberRow | None = None,
+                    client: str = "cli") -> tuple[int, str]:
         token = new_token()
         with self._plain_write() as conn:
             member = hub_repo.find_member(conn, name)
             if member is None:
                 raise CordonError(f"no member named {name!r}")
             token_id = hub_repo.insert_token(conn, member.id, digest(token))
-            hub_repo.insert_audit(conn, member=None, action="token.issue",
-                                  object=f"token:{token_id}", client="cli",
+            hub_repo.insert_audit(conn, member=actor, action="token.issue",
+                                  object=f"token:{token_id}", client=client,
                                   detail={"member": name})
         return token_id, token
 
-    def revoke_token(self, token_id: int) -> str:
+    def revoke_token(self, token_id: int, *, actor: MemberRow | None = None,
+                     client: str = "cli") -> str:
         with self._plain_write() as conn:
             name = hub_repo.revoke_token(conn, token_id)
             if name is None:
                 raise CordonError(f"no live token with id {token_id}")
-            hub_repo.insert_audit(conn, member=None, action="token.revoke",
-                                  object=f"token:{token_id}", client="cli",
+            hub_repo.insert_audit(conn, member=actor, action="token.revoke",
+                                  object=f"token:{token_id}", client=client,
                                   detail={"member": name})
         return name
 

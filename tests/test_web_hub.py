@@ -1,0 +1,122 @@
+"""The hub's web UI over real HTTP, on SQLite and PostgreSQL: logins (password and API
+token), sessions, CSRF, throttling, roles, and user text rendered inert."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from cordon.store.types import utcnow
+from cordon.store.web_models import web_sessions
+from tests.web_support import PASSWORD, HubUi, csrf_of, hub_ui, login
+
+__all__ = ["hub_ui"]
+
+
+def test_pages_need_a_login(hub_ui: HubUi) -> None:
+    with hub_ui.client() as client:
+        root = client.get("/")
+        assert root.status_code == 307 and root.headers["location"] == "/ui/"
+        page = client.get("/ui/?x=1")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/ui/login?next=%2Fui%2F%3Fx%3D1"
+        form = client.get("/ui/login")
+        assert form.status_code == 200 and 'name="password"' in form.text
+        assert "default-src 'self'" in form.headers["content-security-policy"]
+
+
+def test_password_login_sets_a_safe_cookie_and_shows_the_dashboard(hub_ui: HubUi) -> None:
+    with hub_ui.client() as client:
+        response = login(client, "ada", next_url="/ui/")
+        assert response.status_code == 303 and response.headers["location"] == "/ui/"
+        cookie = next(h for h in response.headers.get_list("set-cookie")
+                      if h.startswith("cordon_session="))
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/ui" in cookie
+        assert "Secure" not in cookie  # served over plain http here
+        page = client.get("/ui/")
+        assert page.status_code == 200
+        assert "Dashboard" in page.text and "ada" in page.text and "(admin)" in page.text
+    audit = hub_ui.hub.hub.audit_records(hub_ui.hub.hub.authenticate(
+        hub_ui.hub.tokens["admin"]), before=None, limit=5, action="ui.login",
+        object_prefix=None, since=None, until=None)
+    assert audit and audit[0]["object"] == "ui-user:ada" and audit[0]["detail"]["via"] == "password"
+
+
+def test_token_login_follows_the_token(hub_ui: HubUi) -> None:
+    token_id, token = hub_ui.hub.hub.issue_token("bob")
+    with hub_ui.client() as client:
+        assert login(client, token=token).status_code == 303
+        page = client.get("/ui/")
+        assert page.status_code == 200 and "bob" in page.text and "API token" in page.text
+        hub_ui.hub.hub.revoke_token(token_id)
+        # Revoking the token ends the sessions opened with it at their next request.
+        assert client.get("/ui/").status_code == 303
+        assert login(client, token=token).status_code == 401
+        assert login(client, token="cdh_" + "x" * 5000).status_code == 401
+
+
+def test_open_redirects_are_refused(hub_ui: HubUi) -> None:
+    for target in ("https://evil.example/", "//evil.example/ui", "/ui\\..\\x"):
+        with hub_ui.client() as client:
+            response = login(client, "cora", next_url=target)
+            assert response.headers["location"] == "/ui/"
+
+
+def test_wrong_passwords_are_rate_limited_per_user_and_address(hub_ui: HubUi) -> None:
+    with hub_ui.client() as client:
+        # Unknown names and wrong passwords answer alike.
+        assert "wrong user name or password" in login(client, "ghost", password="x" * 9).text
+        for _ in range(5):
+            wrong = login(client, "cora", password="not the password")
+            assert wrong.status_code == 401 and "wrong user name or password" in wrong.text
+        locked = login(client, "cora")  # even the right password waits now
+        assert locked.status_code == 429 and "too many failed logins" in locked.text
+        assert int(locked.headers["retry-after"]) > 0
+        # Another user is not locked by cora's failures (the address allows 20).
+        assert login(client, "rita").status_code == 303
+    with hub_ui.client() as client:
+        for index in range(13):
+            assert login(client, f"nobody{index}", password="guess-guess").status_code == 401
+        assert login(client, "nobody", password="guess-guess").status_code == 401
+        assert login(client, "ada").status_code == 429  # the address is locked now
+
+
+def test_sessions_expire_when_idle_and_after_their_lifetime(hub_ui: HubUi) -> None:
+    store = hub_ui.hub.store
+    for column in ("last_seen_at", "expires_at"):
+        with hub_ui.client("cora") as client:
+            assert client.get("/ui/").status_code == 200
+            back = utcnow() - timedelta(hours=1 if column == "last_seen_at" else 0, seconds=1)
+            with store.plain_write() as conn:
+                conn.execute(update(web_sessions).values({column: back}))
+            expired = client.get("/ui/")
+            assert expired.status_code == 303 and expired.headers["location"].startswith(
+                "/ui/login")
+
+
+def test_forms_need_the_sessions_csrf_token(hub_ui: HubUi) -> None:
+    with hub_ui.client("cora") as client:
+        token = csrf_of(client.get("/ui/").text)
+        other = token[:-1] + ("B" if token.endswith("A") else "A")
+        for forged in ({}, {"csrf_token": ""}, {"csrf_token": other},
+                       {"csrf_token": "x" * 5000}):
+            response = client.post("/ui/logout", data=forged)
+            assert response.status_code == 403 and "security token" in response.text
+        assert client.get("/ui/").status_code == 200  # still logged in
+        assert client.post("/ui/logout", data={"csrf_token": token}).status_code == 303
+        assert client.get("/ui/").status_code == 303
+    # The login form has its own token (a cookie and a field that must agree).
+    with hub_ui.client() as client:
+        client.get("/ui/login")
+        response = client.post("/ui/login", data={"username": "cora", "password": PASSWORD,
+                                                  "csrf_token": "forged"})
+        assert response.status_code == 403
+
+
+def test_another_roles_pages_answer_403(hub_ui: HubUi) -> None:
+    with hub_ui.client("rita") as reader:
+        for path in ("/ui/members", "/ui/audit"):
+            response = reader.get(path)
+            assert response.status_code == 403, path
+            assert "reader" in response.text
