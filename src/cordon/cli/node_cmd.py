@@ -42,9 +42,16 @@ def node_group() -> None:
               show_default=True, help="Largest upload, in bytes (larger ones get 413).")
 @click.option("--allow-fetch-network", "allow_networks", multiple=True, metavar="CIDR",
               help="A private network that URL fetches may reach (repeat; default: none).")
+@click.option("--max-streams", type=click.IntRange(0, 10_000), default=NodeSettings.stream_max,
+              show_default=True, help="Live streams watched at once (POST /v1/streams); "
+              "more are refused with 503.")
+@click.option("--allow-stream-network", "stream_networks", multiple=True, metavar="CIDR",
+              help="A private network whose live streams may be watched (repeat; default: "
+              "none).")
 def serve_command(host: str, port: int, database_url: str | None, hub_url: str, token: str,
                   follow: tuple[str, ...], no_hub: bool, poll_interval: float,
-                  max_upload: int, allow_networks: tuple[str, ...]) -> None:
+                  max_upload: int, allow_networks: tuple[str, ...], max_streams: int,
+                  stream_networks: tuple[str, ...]) -> None:
     """Run the node service (API docs at /docs, OpenAPI at /openapi.json)."""
     import ipaddress
 
@@ -53,12 +60,14 @@ def serve_command(host: str, port: int, database_url: str | None, hub_url: str, 
     from cordon.node.app import create_app
     from cordon.store import Store
 
-    for network in allow_networks:
-        try:
-            ipaddress.ip_network(network, strict=False)
-        except ValueError:
-            raise click.BadParameter(f"{network!r} is not a network (e.g. 10.0.0.0/8)",
-                                     param_hint="--allow-fetch-network") from None
+    for hint, networks in (("--allow-fetch-network", allow_networks),
+                           ("--allow-stream-network", stream_networks)):
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise click.BadParameter(f"{network!r} is not a network (e.g. 10.0.0.0/8)",
+                                         param_hint=hint) from None
     if not no_hub and not token:
         raise CordonError("no hub token: pass --token (or $CORDON_HUB_TOKEN), or --no-hub")
     url = _database_url(database_url)
@@ -66,7 +75,8 @@ def serve_command(host: str, port: int, database_url: str | None, hub_url: str, 
     settings = NodeSettings(database_url=url, hub_url=None if no_hub else hub_url,
                             hub_token=None if no_hub else token, follow=follow or None,
                             poll_seconds=poll_interval, max_upload_bytes=max_upload,
-                            fetch_allow_networks=allow_networks)
+                            fetch_allow_networks=allow_networks, stream_max=max_streams,
+                            stream_allow_networks=stream_networks)
     where = "no hub" if no_hub else f"hub {hub_url}"
     click.echo(f"cordon node on http://{host}:{port} with {store.display_url}, following "
                f"{where}", err=True)

@@ -95,6 +95,16 @@ def _text(event: Event, entry: Entry | None) -> str:
               "reconnecting.")
 @click.option("--reconnects", type=click.IntRange(0, 1000), default=5, show_default=True,
               help="Consecutive failed reconnections before a stream is given up.")
+@click.option("--node", "node_url", metavar="URL",
+              help="Have this node watch the streams (POST /v1/streams): its rules, match "
+              "log and webhooks see the alerts. --fps, --decode, --max-streams, "
+              "--allow-private, --stall-after, --timeout and --reconnects are then the "
+              "node's settings.")
+@click.option("--token", envvar="CORDON_NODE_TOKEN", metavar="T", default="",
+              help="A node token (or $CORDON_NODE_TOKEN), with --node.")
+@click.option("--label", "labels", multiple=True, metavar="LABEL",
+              help="With --node: alert only on entries with this label (repeatable; "
+              "`family:*` for a family).")
 @FORMAT_OPTION
 @DB_OPTION
 def watch_command(
@@ -107,6 +117,9 @@ def watch_command(
     stall_after: float,
     read_timeout: float,
     reconnects: int,
+    node_url: str | None,
+    token: str,
+    labels: tuple[str, ...],
     output_format: str,
     database_url: str | None,
 ) -> None:
@@ -119,6 +132,11 @@ def watch_command(
     Exit status: 0 when every stream was followed to its end, 1 when one failed, 2 on bad
     usage.
     """
+    if node_url:
+        _watch_on_node(node_url, token, urls, bank_names, labels, output_format)
+        return
+    if labels:
+        raise click.UsageError("--label filters alerts of a node: use it with --node")
     if len(urls) > max_streams:
         raise click.UsageError(
             f"{len(urls)} streams given, more than --max-streams {max_streams}"
@@ -177,5 +195,29 @@ def watch_command(
             signal.signal(signal.SIGTERM, previous)
         if stop.is_set() and output_format == "text":
             warn("stopped" if clean else "stopped (some streams were still closing)")
+    if failed:
+        raise SystemExit(1)
+
+
+def _watch_on_node(node_url: str, token: str, urls: tuple[str, ...],
+                   bank_names: tuple[str, ...], labels: tuple[str, ...],
+                   output_format: str) -> None:
+    from cordon.cli.watch_node import watch_on_node
+
+    if not token:
+        raise click.UsageError("--node needs a node token: --token T or $CORDON_NODE_TOKEN")
+    if bank_names:
+        raise click.UsageError("--bank is for the local banks; a node matches its own")
+    if "-" in urls:
+        raise click.UsageError("standard input cannot be watched by a node")
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        failed = watch_on_node(node_url, token, urls, labels, output_format, stop)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
     if failed:
         raise SystemExit(1)

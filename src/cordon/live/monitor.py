@@ -246,6 +246,8 @@ class Monitor:
         self._stdin = stdin
         self._lock = threading.Lock()
         self._workers: dict[str, _StreamWorker] = {}
+        # Streams forgotten while their thread was still closing.
+        self._closing: list[_StreamWorker] = []
         self._ids = itertools.count(1)
         self._closed = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -277,7 +279,9 @@ class Monitor:
         return stream_id
 
     def _active(self) -> list[_StreamWorker]:
-        return [w for w in self._workers.values() if w.thread.is_alive() or not w.state.finished]
+        self._closing = [w for w in self._closing if w.thread.is_alive()]
+        return [w for w in self._workers.values()
+                if w.thread.is_alive() or not w.state.finished] + self._closing
 
     def _check_capacity(self) -> None:
         active = len(self._active())
@@ -293,10 +297,33 @@ class Monitor:
             raise CordonError(f"no stream {stream_id!r}")
         worker.stop_event.set()
 
+    def forget(self, stream_id: str, timeout: float = 1.0) -> bool:
+        """Stop a stream and drop it from the status list; False when its thread was still
+        closing after `timeout`. FFmpeg cannot be interrupted while it opens a connection, so
+        a stream stopped then ends by itself within the open timeout; until it has, it still
+        counts against the capacity."""
+        worker = self._workers.get(stream_id)
+        if worker is None:
+            raise CordonError(f"no stream {stream_id!r}")
+        worker.stop_event.set()
+        if worker.thread.ident is not None:
+            worker.thread.join(timeout)
+        with self._lock:
+            self._workers.pop(stream_id, None)
+            if worker.thread.is_alive():
+                self._closing.append(worker)
+        return not worker.thread.is_alive()
+
+    def stream(self, stream_id: str) -> StreamStatus:
+        worker = self._workers.get(stream_id)
+        if worker is None:
+            raise CordonError(f"no stream {stream_id!r}")
+        return worker.status()
+
     def close(self, timeout: float = 15.0) -> bool:
         """Stop every stream and the watchdog; True when every thread has ended in time."""
         self._closed.set()
-        workers = list(self._workers.values())
+        workers = list(self._workers.values()) + self._closing
         for worker in workers:
             worker.stop_event.set()
         deadline = time.monotonic() + timeout
@@ -321,7 +348,7 @@ class Monitor:
 
     @property
     def running(self) -> int:
-        return sum(w.thread.is_alive() for w in list(self._workers.values()))
+        return sum(w.thread.is_alive() for w in list(self._workers.values()) + self._closing)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every started stream has finished; False on timeout."""

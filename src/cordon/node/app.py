@@ -17,17 +17,20 @@ from cordon.http_errors import add_common_error_handlers
 from cordon.hub.client import HubClientError
 from cordon.hub.metrics import MetricsMiddleware
 from cordon.node.deps import Unauthorized
+from cordon.node.fast_match import FastMatch
 from cordon.node.follower import HubFollower
 from cordon.node.incident_routes import router as incident_router
 from cordon.node.incidents import NodeIncidents
 from cordon.node.metrics import NodeMetrics
 from cordon.node.moderation.service import Moderation
-from cordon.node.routes import health, manage, match
+from cordon.node.routes import health, manage, match, streams
 from cordon.node.routes import moderation as moderation_routes
 from cordon.node.service import Node, NodeError
 from cordon.node.settings import NodeSettings
+from cordon.node.streams import StreamService
 from cordon.node.webhooks import DeliveryWorker
 from cordon.store import Store
+from cordon.web.node_ui import mount_node_ui
 
 log = logging.getLogger("cordon.node")
 
@@ -46,11 +49,12 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     node = Node(store, settings)
     follower = make_follower(node)
     worker = DeliveryWorker(node)
+    moderation = Moderation(node)
     incidents = NodeIncidents(node)
     if follower is not None:
         follower.incidents = incidents
         follower.apply_priority = node.apply_priority
-    moderation = Moderation(node)
+    live = StreamService(node)
     loaded = threading.Event()
 
     @asynccontextmanager
@@ -61,11 +65,13 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         if follower is not None:
             follower.start()
         worker.start()
-        await run_in_threadpool(incidents.start)
         moderation.start()
+        await run_in_threadpool(incidents.start)
+        await run_in_threadpool(live.start)
         try:
             yield
         finally:
+            await run_in_threadpool(live.stop)
             await run_in_threadpool(incidents.stop)
             if follower is not None:
                 await run_in_threadpool(follower.stop)
@@ -84,13 +90,14 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.state.node = node
     app.state.follower = follower
     app.state.worker = worker
-    app.state.incidents = incidents
     app.state.moderation = moderation
+    app.state.incidents = incidents
+    app.state.streams = live
     app.state.loaded = loaded
     app.include_router(moderation_routes.router)
     metrics = NodeMetrics()
     app.state.metrics = metrics
-    for router in (match.router, manage.router, health.router):
+    for router in (match.router, manage.router, health.router, streams.router):
         app.include_router(router)
 
     app.include_router(incident_router)
@@ -106,6 +113,10 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         return JSONResponse({"detail": str(exc)}, status_code=502)
 
     add_common_error_handlers(app)
+    # After the API's error handlers: the UI answers their errors with pages under /ui.
+    mount_node_ui(app, node)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost: plain signal queries that match nothing skip the framework altogether.
+    app.add_middleware(FastMatch, node=node, metrics=metrics)
     return app

@@ -48,6 +48,13 @@ def check_url(url: str, allowed: Sequence[str]) -> tuple[str, str, int, str]:
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
         raise FetchRefused("the URL has an invalid port") from None
+    return scheme, host, port, check_host(host, port, allowed)[0]
+
+
+def check_host(host: str, port: int | None, allowed: Sequence[str],
+               refusal: str = "such addresses are not fetched") -> list[str]:
+    """Every address `host` resolves to, refused (FetchRefused) when one of them is internal
+    and outside the allowed networks."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
@@ -59,11 +66,11 @@ def check_url(url: str, allowed: Sequence[str]) -> tuple[str, str, int, str]:
         if _internal(ip) and not any(ip in net for net in networks):
             # Every answer is checked: one internal address is enough to refuse the host.
             raise FetchRefused(f"{host} resolves to the private or local address {ip}; "
-                               "such addresses are not fetched")
-        addresses.append(ip)
+                               f"{refusal}")
+        addresses.append(str(ip))
     if not addresses:
         raise FetchRefused(f"cannot resolve the host {host!r}")
-    return scheme, host, port, str(addresses[0])
+    return addresses
 
 
 def fetch(url: str, out: BinaryIO, *, max_bytes: int, timeout: float, max_redirects: int,

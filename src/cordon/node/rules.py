@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-ACTIONS = ("block", "review", "alert", "log")
+# `cut`: end a live broadcast (delivered to the platform with the `live_match` event; on other
+# matches the platform reads it as `block`).
+ACTIONS = ("cut", "block", "review", "alert", "log")
 # The stronger action first: when several rules apply, the response leads with it.
 _STRENGTH = {action: rank for rank, action in enumerate(ACTIONS)}
 

@@ -39,7 +39,7 @@ class MatchItem(BaseModel):
 
 
 class ActionItem(BaseModel):
-    action: Literal["block", "review", "alert", "log"]
+    action: Literal["cut", "block", "review", "alert", "log"]
     rule: int
     rule_name: str
     bank: str
@@ -61,7 +61,7 @@ class HashOut(BaseModel):
 
 class RuleIn(Strict):
     name: str = Field(min_length=1, max_length=100)
-    action: Literal["block", "review", "alert", "log"]
+    action: Literal["cut", "block", "review", "alert", "log"]
     bank: str | None = Field(default=None, max_length=100)
     labels: list[str] = Field(default_factory=list, max_length=100,
                               description="Any of these labels; `family:*` for a family.")
@@ -88,8 +88,8 @@ class WebhookIn(Strict):
     url: str = Field(min_length=1, max_length=4096)
     secret: str = Field(min_length=16, max_length=512,
                         description="Signs deliveries (HMAC-SHA256); never shown again.")
-    events: list[Literal["match", "action"]] = Field(default_factory=lambda: ["match"],
-                                                     min_length=1)
+    events: list[Literal["match", "action", "live_match", "incident"]] = Field(
+        default_factory=lambda: ["match"], min_length=1)
 
 
 class WebhookOut(BaseModel):
@@ -106,6 +106,8 @@ class BankIn(Strict):
 
 class ShareIn(Strict):
     bank: str = Field(min_length=1, max_length=100, description="The hub bank.")
+    incident: int | None = Field(default=None, ge=1, le=10**18,
+                                 description="A hub incident the entry is shared for.")
 
 
 class VerdictIn(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from cordon.banks.records import check_bank_name
 from cordon.errors import CordonError
 from cordon.hub import cursor as cursors
 from cordon.hub.tokens import digest
-from cordon.matching import Matcher
+from cordon.matching import Matcher, SignalMatch
 from cordon.node import mirror
 from cordon.node.group_commit import GroupCommit
 from cordon.node.rules import ACTIONS, Rule, evaluate
@@ -43,7 +43,7 @@ from cordon.store.types import utcnow
 log = logging.getLogger("cordon.node")
 
 TOKEN_PREFIX = "cdn_"
-EVENTS = ("match", "action", "incident")
+EVENTS = ("match", "action", "live_match", "incident")
 
 
 class NodeError(CordonError):
@@ -81,6 +81,9 @@ class Node:
         self.match_log = GroupCommit(self.plain_write)
         # The rules of the crisis mode of open incidents (see cordon.node.incidents).
         self.crisis_rules: list[Rule] = []
+        # Called (without arguments) after the indexed entries changed, e.g. to refresh the
+        # index of the live-stream monitor.
+        self.on_change: list[Callable[[], None]] = []
 
     # --- transactions ----------------------------------------------------------------------
     def plain_write(self) -> AbstractContextManager[Connection]:
@@ -129,7 +132,15 @@ class Node:
             matcher.add_many(name, self.banks.live_signals(name))
         with self._lock:
             self.matcher = matcher
+        self._changed()
         return len(matcher)
+
+    def _changed(self) -> None:
+        for listener in list(self.on_change):
+            try:
+                listener()
+            except Exception:  # a listener's failure must not fail the write that called it
+                log.exception("a change listener failed")
 
     def _update_matcher(self, applied: mirror.Applied) -> None:
         # One bulk add per signal type: a catch-up page is thousands of entries.
@@ -144,6 +155,8 @@ class Node:
                 self.matcher.remove(entry_id)
             for name, pairs in additions.items():
                 self.matcher.add_many(name, pairs)
+        if applied.dropped or applied.live:
+            self._changed()
 
     # --- the hub mirror --------------------------------------------------------------------
     def cursor(self) -> str | None:
@@ -181,6 +194,16 @@ class Node:
             rules = self._rules = [Rule.of(r.id, r.name, r.action, r.conditions) for r in rows]
         crisis = self.crisis_rules
         return [*crisis, *rules] if crisis else rules
+
+    def quick_find(self, signals: Mapping[str, Any]) -> list[SignalMatch] | None:
+        """The matcher's raw hits, or None when a write holds the matcher at this instant:
+        for callers that must not wait (the event loop)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.matcher.match(signals)
+        finally:
+            self._lock.release()
 
     def find(self, signals: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Matches of parsed signal values, described, best first (nothing recorded)."""

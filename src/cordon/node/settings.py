@@ -37,5 +37,13 @@ class NodeSettings:
     # Live tokens are kept in memory and read again this often: a token revoked by another
     # process on the same database stops working within this many seconds.
     token_cache_seconds: float = 1.0
+    # Live streams (`/v1/streams`): how many one node process watches at once (further start
+    # requests are refused), the networks whose private addresses may be watched (CIDR
+    # strings; none by default), frames hashed per second, and the connect/read timeout.
+    stream_max: int = 32
+    stream_allow_networks: tuple[str, ...] = ()
+    stream_fps: float = 2.0
+    stream_timeout: float = 10.0
+    stream_max_reconnects: int = 5
     # Per-signal match thresholds (signal type -> threshold); defaults otherwise.
     thresholds: tuple[tuple[str, float], ...] = ()
