@@ -17,7 +17,6 @@ from cordon.http_errors import add_common_error_handlers
 from cordon.hub.client import HubClientError
 from cordon.hub.metrics import MetricsMiddleware
 from cordon.node.deps import Unauthorized
-from cordon.node.fast_match import FastMatch
 from cordon.node.follower import HubFollower
 from cordon.node.incident_routes import router as incident_router
 from cordon.node.incidents import NodeIncidents
@@ -30,7 +29,6 @@ from cordon.node.settings import NodeSettings
 from cordon.node.streams import StreamService
 from cordon.node.webhooks import DeliveryWorker
 from cordon.store import Store
-from cordon.web.node_ui import mount_node_ui
 
 log = logging.getLogger("cordon.node")
 
@@ -49,11 +47,11 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     node = Node(store, settings)
     follower = make_follower(node)
     worker = DeliveryWorker(node)
-    moderation = Moderation(node)
     incidents = NodeIncidents(node)
     if follower is not None:
         follower.incidents = incidents
         follower.apply_priority = node.apply_priority
+    moderation = Moderation(node)
     live = StreamService(node)
     loaded = threading.Event()
 
@@ -65,9 +63,9 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         if follower is not None:
             follower.start()
         worker.start()
-        moderation.start()
         await run_in_threadpool(incidents.start)
         await run_in_threadpool(live.start)
+        moderation.start()
         try:
             yield
         finally:
@@ -90,9 +88,9 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.state.node = node
     app.state.follower = follower
     app.state.worker = worker
-    app.state.moderation = moderation
     app.state.incidents = incidents
     app.state.streams = live
+    app.state.moderation = moderation
     app.state.loaded = loaded
     app.include_router(moderation_routes.router)
     metrics = NodeMetrics()
@@ -113,10 +111,6 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         return JSONResponse({"detail": str(exc)}, status_code=502)
 
     add_common_error_handlers(app)
-    # After the API's error handlers: the UI answers their errors with pages under /ui.
-    mount_node_ui(app, node)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    # Outermost: plain signal queries that match nothing skip the framework altogether.
-    app.add_middleware(FastMatch, node=node, metrics=metrics)
     return app

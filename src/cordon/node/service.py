@@ -18,7 +18,7 @@ from cordon.banks.records import check_bank_name
 from cordon.errors import CordonError
 from cordon.hub import cursor as cursors
 from cordon.hub.tokens import digest
-from cordon.matching import Matcher, SignalMatch
+from cordon.matching import Matcher
 from cordon.node import mirror
 from cordon.node.group_commit import GroupCommit
 from cordon.node.rules import ACTIONS, Rule, evaluate
@@ -76,14 +76,14 @@ class Node:
         self._follow = frozenset(self.settings.follow) if self.settings.follow else None
         self.outbox_ready = threading.Event()
         self._rules: list[Rule] | None = None
+        # Called (without arguments) after the indexed entries changed, e.g. to refresh the
+        # index of the live-stream monitor.
+        self.on_change: list[Callable[[], None]] = []
         self.tokens = TokenCache(self._live_tokens, max_age=self.settings.token_cache_seconds)
         # Matches are recorded before their response is sent, many per transaction.
         self.match_log = GroupCommit(self.plain_write)
         # The rules of the crisis mode of open incidents (see cordon.node.incidents).
         self.crisis_rules: list[Rule] = []
-        # Called (without arguments) after the indexed entries changed, e.g. to refresh the
-        # index of the live-stream monitor.
-        self.on_change: list[Callable[[], None]] = []
 
     # --- transactions ----------------------------------------------------------------------
     def plain_write(self) -> AbstractContextManager[Connection]:
@@ -194,16 +194,6 @@ class Node:
             rules = self._rules = [Rule.of(r.id, r.name, r.action, r.conditions) for r in rows]
         crisis = self.crisis_rules
         return [*crisis, *rules] if crisis else rules
-
-    def quick_find(self, signals: Mapping[str, Any]) -> list[SignalMatch] | None:
-        """The matcher's raw hits, or None when a write holds the matcher at this instant:
-        for callers that must not wait (the event loop)."""
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            return self.matcher.match(signals)
-        finally:
-            self._lock.release()
 
     def find(self, signals: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Matches of parsed signal values, described, best first (nothing recorded)."""
