@@ -29,6 +29,7 @@ from cordon.node.settings import NodeSettings
 from cordon.node.streams import StreamService
 from cordon.node.webhooks import DeliveryWorker
 from cordon.store import Store
+from cordon.web.node_ui import mount_node_ui
 
 log = logging.getLogger("cordon.node")
 
@@ -111,6 +112,8 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         return JSONResponse({"detail": str(exc)}, status_code=502)
 
     add_common_error_handlers(app)
+    # After the API's error handlers: the UI answers their errors with pages under /ui.
+    mount_node_ui(app, node)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

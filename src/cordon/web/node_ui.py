@@ -15,6 +15,7 @@ from cordon.node.service import Node, NodeError
 from cordon.store.models import node_tokens
 from cordon.web.auth import CurrentUser, WebUser
 from cordon.web.mount import NavItem, WebUi, add_pages, html_errors_for, mount_ui
+from cordon.web.node import moderation as moderation_pages
 from cordon.web.realm import Realm, TokenLogin
 from cordon.web.sessions import SessionRow
 from cordon.web.settings import WebSettings
@@ -71,7 +72,7 @@ class NodeRealm(Realm):
 router = APIRouter(prefix="/ui", include_in_schema=False)
 NAV = (NavItem("/ui/", "Home", order=10),)
 # Modules of node pages, each with a `router` and its `NAV` links (see docs/ui.md).
-PAGE_MODULES: tuple[ModuleType, ...] = ()
+PAGE_MODULES: tuple[ModuleType, ...] = (moderation_pages,)
 
 
 @router.get("/", response_class=HTMLResponse)

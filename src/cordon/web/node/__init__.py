@@ -1,0 +1,1 @@
+"""The node's pages (one module per area, registered in `cordon.web.node_ui`)."""
