@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,11 +24,17 @@ async def _reply(send: Send, status: int, message: str) -> None:
 
 class GuardBody:
     """Refuses media bodies (415) and bodies over `limit` bytes (413). The limit is enforced
-    on the bytes as they arrive, whatever Content-Length says (or whether it is sent)."""
+    on the bytes as they arrive, whatever Content-Length says (or whether it is sent).
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    `hashing_paths` are the only exception: web UI forms whose files are hashed in memory and
+    a temporary file, and dropped; only their signals are stored (multipart forms only).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int,
+                 hashing_paths: Sequence[re.Pattern[str]] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.hashing_paths = tuple(hashing_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,7 +42,9 @@ class GuardBody:
             return
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower().strip()
-        if content_type.startswith(_MEDIA_PREFIXES):
+        if content_type.startswith(_MEDIA_PREFIXES) and not (
+                content_type.startswith("multipart/form-data")
+                and any(p.fullmatch(scope.get("path", "")) for p in self.hashing_paths)):
             await _reply(send, 415, "the hub takes signals and labels, never content: hash "
                          "the content and send its signals")
             return

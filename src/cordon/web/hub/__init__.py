@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 
 from cordon.hub.errors import HubError
 from cordon.hub.service import Hub
-from cordon.web.hub import audit, dashboard, members
+from cordon.web.hub import audit, banks, dashboard, entries, members
 from cordon.web.hub.realm import HubRealm
 from cordon.web.mount import WebUi, add_pages, html_errors_for, mount_ui
 from cordon.web.settings import WebSettings
+
+# The one place the hub takes files: "add entries from files", which hashes them and keeps
+# only their signals (see cordon.web.hub.banks).
+UI_HASHING_PATHS = (re.compile(r"/ui/banks/[^/]+/files"),)
 
 
 def mount_hub_ui(app: FastAPI, hub: Hub, settings: WebSettings | None = None) -> WebUi:
     """The hub's UI at /ui; call after the API's error handlers are registered."""
     ui = mount_ui(app, HubRealm(hub), hub.store, settings)
-    for module in (dashboard, members, audit):
+    for module in (dashboard, banks, entries, members, audit):
         add_pages(app, module.router, *module.NAV)
     html_errors_for(app, HubError, lambda exc: exc.status)
     return ui

@@ -3,14 +3,17 @@ member; either way the session has the member's current role."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends
 from sqlalchemy import select
 
-from cordon.hub.service import ROLES, Hub
+from cordon.hub.service import ROLES, WRITERS, Hub
 from cordon.hub.tokens import digest
 from cordon.store import hub_repository as hub_repo
 from cordon.store.hub_repository import MemberRow
 from cordon.store.models import hub_members
-from cordon.web.auth import WebUser
+from cordon.web.auth import WebUser, require_role
 from cordon.web.realm import Realm, TokenLogin
 from cordon.web.sessions import SessionRow
 from cordon.web.users import UserRow
@@ -47,6 +50,9 @@ class HubRealm(Realm):
     def audit(self, user: WebUser, action: str, client: str | None) -> None:
         self.hub.audit(user.subject, action, f"ui-user:{user.name}", client,
                        {"via": "token" if user.via_token else "password"})
+
+
+Writer = Annotated[WebUser, Depends(require_role(*WRITERS))]
 
 
 def member_of(user: WebUser) -> MemberRow:

@@ -1,0 +1,129 @@
+"""Browser tests: Playwright driving Debian's chromium headless against real servers over
+HTTP. Fixtures other browser tests reuse:
+
+- `browser`: the shared headless chromium;
+- `hub_site`: a running hub with members and UI users (see `tests.web_support.HUB_USERS`);
+- `hub_page(user)`: a new page logged in to `hub_site` as `user`;
+- `screenshot(page, name)`: writes docs/screenshots/<name>.png for the docs.
+
+Chromium comes from scripts/ensure-chromium (run by scripts/test); the tests skip, saying
+why, only when it cannot be installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.test_hub_support import serve
+from tests.web_support import PASSWORD, HubUi, add_hub_users
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = Path(os.environ.get("CORDON_CHROMIUM", "/usr/bin/chromium"))
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def _chromium() -> Path:
+    if not CHROMIUM.exists():
+        # The README's test command installs it; a bare pytest run gets one try here.
+        subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False,
+                       capture_output=True, timeout=900)
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need chromium at {CHROMIUM}, and scripts/ensure-chromium "
+                    "could not install it (needs root and apt-get); set CORDON_CHROMIUM to "
+                    "another chromium")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser tests need the playwright package: scripts/bootstrap dev")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(executable), headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture()
+def new_page(browser: Browser) -> Iterator[Callable[[], Page]]:
+    """Pages in fresh browser contexts (own cookies), closed after the test. Confirmation
+    dialogs (`data-confirm` buttons) are accepted."""
+    contexts = []
+
+    def make() -> Page:
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("dialog", lambda dialog: dialog.accept())
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def log_in(page: Page, url: str, user: str, password: str = PASSWORD) -> None:
+    """Log in through the login form and wait for the dashboard."""
+    page.goto(f"{url}/ui/login")
+    page.get_by_label("User name", exact=True).fill(user)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.wait_for_url(f"{url}/ui/")
+
+
+@pytest.fixture()
+def hub_site(tmp_path: Path) -> Iterator[HubUi]:
+    """A hub on SQLite with members admin, alice, bob (contributors), carol (reader) and UI
+    users ada (admin), cora (alice) and rita (carol)."""
+    for running in serve(f"sqlite:///{tmp_path / 'hub.db'}"):
+        running.add_member("admin", "admin")
+        running.add_member("alice", "contributor")
+        running.add_member("bob", "contributor")
+        running.add_member("carol", "reader")
+        add_hub_users(running)
+        yield HubUi(running)
+
+
+@pytest.fixture()
+def hub_page(hub_site: HubUi, new_page: Callable[[], Page]) -> Callable[[str], Page]:
+    """`hub_page("cora")`: a page logged in to `hub_site` as that user."""
+
+    def make(user: str) -> Page:
+        page = new_page()
+        log_in(page, hub_site.url, user)
+        return page
+
+    return make
+
+
+@pytest.fixture()
+def screenshot() -> Callable[[Page, str], Path]:
+    def take(page: Page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.browser)

@@ -1,0 +1,175 @@
+"""The hub's UI in a real browser: log in, build a bank from files, search entries, give
+feedback, withdraw; manage members and tokens; read the audit log; roles; hostile text
+rendered inert. Screenshots of the main pages go to docs/screenshots/."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from tests.browser.conftest import log_in
+from tests.media_factory import write_image
+from tests.web_support import HubUi
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
+
+
+def _images(folder: Path, count: int) -> list[Path]:
+    return [write_image(folder / f"photo-{i}.jpg", seed=i) for i in range(count)]
+
+
+def _create_bank(page: Page, name: str, description: str = "") -> None:
+    page.goto(page.url.split("/ui/")[0] + "/ui/banks")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Description").fill(description)
+    page.get_by_role("button", name="Create the bank").click()
+    page.wait_for_url(re.compile(rf"/ui/banks/{name}$"))
+
+
+def test_build_a_bank_from_files_search_and_review(
+    hub_site: HubUi, new_page: Callable[[], Page], screenshot: Callable[[Page, str], Path],
+    tmp_path: Path,
+) -> None:
+    page = new_page()
+    page.goto(f"{hub_site.url}/ui/")
+    page.wait_for_url(re.compile(r"/ui/login\?next="))
+    screenshot(page, "hub-login")
+    log_in(page, hub_site.url, "cora")
+    _create_bank(page, "tcap-demo", "Attack footage shared by members")
+    files = _images(tmp_path, 3)
+    page.get_by_label("Images or videos").set_input_files([str(f) for f in files])
+    page.get_by_label("footage of a terrorist attack").check()
+    page.get_by_label("Other labels").fill("entity:example-group, tag:demo")
+    page.get_by_role("button", name="Hash and contribute").click()
+    results = page.locator("#results tbody tr")
+    results.first.wait_for()
+    assert results.count() == 3
+    for row in range(3):
+        assert "entry #" in results.nth(row).inner_text()
+        assert "pdq" in results.nth(row).inner_text()
+    screenshot(page, "hub-bank-from-files")
+    # The hub holds the signals only: the MD5 of a file finds its entry.
+    md5 = hashlib.md5(files[1].read_bytes()).hexdigest()
+    page.goto(f"{hub_site.url}/ui/entries")
+    page.get_by_label("Hash (any signal type)").fill(md5)
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 1
+    page.get_by_label("Hash (any signal type)").fill("")
+    page.get_by_label("Label").fill("behaviour:attack-depiction")
+    page.get_by_role("button", name="Search").click()
+    assert page.locator("table tbody tr").count() == 3
+    page.get_by_label("Label").fill("")
+    page.get_by_label("Contributor").fill("bob")
+    page.get_by_role("button", name="Search").click()
+    assert "No entries." in page.inner_text("main")
+    screenshot(page, "hub-entries-search")
+    # Another member confirms an entry; its contributor withdraws it.
+    page.goto(f"{hub_site.url}/ui/entries?hash={md5}")
+    page.locator("table tbody tr a").first.click()
+    entry_url = page.url
+    ada = new_page()
+    log_in(ada, hub_site.url, "ada")
+    ada.goto(entry_url)
+    ada.get_by_label("Confirm: it is terrorist").check()
+    ada.get_by_label("Note").fill("seen on our platform")
+    ada.get_by_role("button", name="Send the feedback").click()
+    assert "Your feedback is recorded." in ada.inner_text("main")
+    assert "1 confirmed" in ada.inner_text("main")
+    assert "seen on our platform" in ada.inner_text("main")
+    screenshot(ada, "hub-entry")
+    page.goto(entry_url)
+    page.get_by_role("button", name="Withdraw the entry").click()
+    assert "is withdrawn" in page.inner_text("main")
+    assert page.get_by_role("button", name="Withdraw the entry").count() == 0
+    ada.goto(f"{hub_site.url}/ui/")
+    assert "tcap-demo" in ada.inner_text("main")
+    assert ada.locator("svg.chart").count() >= 4
+    screenshot(ada, "hub-dashboard")
+
+
+def test_members_tokens_and_the_audit_log(
+    hub_site: HubUi, hub_page: Callable[[str], Page], screenshot: Callable[[Page, str], Path],
+) -> None:
+    page = hub_page("ada")
+    page.get_by_role("link", name="Members").click()
+    page.get_by_label("Name", exact=True).fill("newco")
+    page.get_by_label("Role").select_option("reader")
+    page.get_by_role("button", name="Add the member and issue its first token").click()
+    token = page.locator("#new-token").inner_text().strip()
+    assert token.startswith("cdh_")
+    with httpx.Client(base_url=hub_site.url, headers={"Authorization": f"Bearer {token}"}) as api:
+        assert api.get("/v1/banks").status_code == 200
+        page.goto(f"{hub_site.url}/ui/members")
+        row = page.locator("tr", has_text="newco")
+        assert "reader" in row.inner_text()
+        screenshot(page, "hub-members")
+        row.get_by_role("button", name=re.compile("Revoke token")).click()
+        assert "is revoked" in page.inner_text("main")
+        assert api.get("/v1/banks").status_code == 401
+    page.get_by_role("button", name="Issue a token to newco").click()
+    assert page.locator("#new-token").inner_text().startswith("cdh_")
+    # A new user of the UI, acting as the new member.
+    page.goto(f"{hub_site.url}/ui/members")
+    page.get_by_label("User name").fill("nina")
+    page.get_by_label("Acts as member").select_option("newco")
+    page.get_by_label("Password (at least 8 characters)").fill("nina's long password")
+    page.get_by_role("button", name="Add the user").click()
+    assert "User nina can log in now" in page.inner_text("main")
+    page.get_by_role("link", name="Audit log").click()
+    text = page.inner_text("main")
+    for action in ("member.add", "token.revoke", "token.issue", "ui-user.add", "ui.login"):
+        assert action in text, action
+    page.get_by_label("Action").fill("token.revoke")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 1 and "admin" in rows.first.inner_text()
+    screenshot(page, "hub-audit")
+
+
+def test_roles_see_their_pages_only(hub_site: HubUi, hub_page: Callable[[str], Page]) -> None:
+    reader = hub_page("rita")
+    nav = reader.get_by_role("navigation", name="Main").inner_text()
+    assert "Members" not in nav and "Audit log" not in nav and "Banks" in nav
+    for path in ("/ui/members", "/ui/audit"):
+        response = reader.goto(f"{hub_site.url}{path}")
+        assert response is not None and response.status == 403
+        assert "Not allowed" in reader.inner_text("main")
+    reader.goto(f"{hub_site.url}/ui/banks")
+    assert reader.get_by_role("button", name="Create the bank").count() == 0
+
+
+def test_hostile_text_stays_text(
+    hub_site: HubUi, new_page: Callable[[], Page], tmp_path: Path,
+) -> None:
+    page = new_page()
+    log_in(page, hub_site.url, "cora")
+    _create_bank(page, "hostile", HOSTILE)
+    page.get_by_label("Images or videos").set_input_files([{
+        "name": '<img src=x onerror="window.pwned=1">.jpg', "mimeType": "image/jpeg",
+        "buffer": write_image(tmp_path / "a.jpg", seed=7).read_bytes()}])
+    page.get_by_label("Other labels").fill(f"tag:{HOSTILE}")
+    page.get_by_label("Note").fill(HOSTILE)
+    page.get_by_role("button", name="Hash and contribute").click()
+    page.locator("#results a").first.click()
+    page.get_by_label("The content is right, a label is wrong").check()
+    page.get_by_label("Note").fill(HOSTILE)
+    page.get_by_role("button", name="Send the feedback").click()
+    entry_url = page.url
+    for url in (f"{hub_site.url}/ui/banks/hostile", entry_url, f"{hub_site.url}/ui/",
+                f"{hub_site.url}/ui/entries?label=tag:{HOSTILE}"):
+        page.goto(url)
+        assert page.evaluate("window.pwned") is None, url
+        assert page.locator("main img, main script").count() == 0, url
+    page.goto(entry_url)
+    assert HOSTILE in page.inner_text("main")
