@@ -7,13 +7,16 @@ import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
+from cordon.node.settings import NodeSettings
 from cordon.store import hub_repository as hub_repo
 from cordon.web.users import Users
 from tests.test_hub_support import RunningHub, serve
+from tests.test_node_support import RunningNode, serve_node
 
 PASSWORD = "correct horse battery"
 # UI user -> (hub member, role of the member)
@@ -81,3 +84,39 @@ def hub_ui(database_url: str) -> Iterator[HubUi]:
         running.add_member("carol", "reader")
         add_hub_users(running)
         yield HubUi(running)
+
+
+@dataclass
+class NodeUi:
+    """A running node (following `hub` when given) whose UI users are named after their
+    node role (`admin`, `reviewer`, ...), all with the password PASSWORD."""
+
+    node: RunningNode
+    hub: RunningHub | None = None
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+    def user(self, role: str) -> str:
+        """The UI user of `role`, created on first use."""
+        users = Users(self.node.store, "node")
+        if users.find(role) is None:
+            users.add(role, PASSWORD, role=role)
+        return role
+
+    def client(self, role: str | None = None) -> AbstractContextManager[httpx.Client]:
+        return ui_client(self.node.url, self.user(role) if role else None)
+
+
+def serve_node_ui(database_url: str, hub: RunningHub | None = None) -> Iterator[NodeUi]:
+    settings = (NodeSettings(hub_url=hub.url, hub_token=hub.tokens["bob"], poll_seconds=0.5,
+                             retry_base=0.2) if hub is not None else NodeSettings())
+    for running in serve_node(database_url, settings):
+        yield NodeUi(running, hub)
+
+
+@pytest.fixture()
+def node_ui(tmp_path: Path) -> Iterator[NodeUi]:
+    """A node on SQLite without a hub."""
+    yield from serve_node_ui(f"sqlite:///{tmp_path / 'node.db'}")

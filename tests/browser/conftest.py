@@ -4,6 +4,10 @@ HTTP. Fixtures other browser tests reuse:
 - `browser`: the shared headless chromium;
 - `hub_site`: a running hub with members and UI users (see `tests.web_support.HUB_USERS`);
 - `hub_page(user)`: a new page logged in to `hub_site` as `user`;
+- `node_site`: a running node following `hub_site` (as member bob), whose UI users are
+  named after their role (`node_site.user("reviewer")` creates one);
+- `node_page(role)`: a new page logged in to `node_site` with that node role;
+- `new_page()`: a new page in a fresh browser context, not logged in;
 - `screenshot(page, name)`: writes docs/screenshots/<name>.png for the docs.
 
 Chromium comes from scripts/ensure-chromium (run by scripts/test); the tests skip, saying
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.test_hub_support import serve
-from tests.web_support import PASSWORD, HubUi, add_hub_users
+from tests.web_support import PASSWORD, HubUi, NodeUi, add_hub_users, serve_node_ui
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -107,6 +111,24 @@ def hub_page(hub_site: HubUi, new_page: Callable[[], Page]) -> Callable[[str], P
     def make(user: str) -> Page:
         page = new_page()
         log_in(page, hub_site.url, user)
+        return page
+
+    return make
+
+
+@pytest.fixture()
+def node_site(hub_site: HubUi, tmp_path: Path) -> Iterator[NodeUi]:
+    """A node on SQLite following `hub_site` with member bob's token."""
+    yield from serve_node_ui(f"sqlite:///{tmp_path / 'node.db'}", hub_site.hub)
+
+
+@pytest.fixture()
+def node_page(node_site: NodeUi, new_page: Callable[[], Page]) -> Callable[[str], Page]:
+    """`node_page("reviewer")`: a page logged in to `node_site` with that node role."""
+
+    def make(role: str) -> Page:
+        page = new_page()
+        log_in(page, node_site.url, node_site.user(role))
         return page
 
     return make
