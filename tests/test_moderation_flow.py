@@ -121,3 +121,29 @@ def test_report_review_statement_appeal_transparency(mod: ModerationNode) -> Non
     assert report["appeals"] == {"received": 1, "reversed": 1, "upheld": 0, "open": 0}
     assert report["accuracy"]["confirmed"] == 1
     assert report["decisions"]["human"] == 2
+
+
+def test_review_matches_are_queued_once_under_concurrent_syncs(mod: ModerationNode) -> None:
+    import threading
+
+    from cordon.node.moderation import queue
+
+    pdq = pdq_of(mod, photo(5))
+    with mod.client("admin") as admin:
+        admin.post("/v1/banks", json={"name": "own"})
+        admin.post("/v1/banks/own/entries", json={"entries": [
+            {"signals": {"pdq": pdq}, "labels": ["behaviour:incitement"]}]})
+        admin.post("/v1/rules", json={"name": "look", "action": "review"})
+        for _ in range(20):
+            assert admin.post("/v1/match", json={"signals": {"pdq": pdq}}).status_code == 200
+    opened: list[int] = []
+    threads = [threading.Thread(target=lambda: opened.append(queue.sync_review_matches(mod.ctx)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with mod.client("alice") as alice:
+        items = alice.get("/v1/queue", params={"limit": 100}).json()["items"]
+    assert len(items) == 20 and {i["kind"] for i in items} == {"match"}
+    assert sum(opened) <= 20

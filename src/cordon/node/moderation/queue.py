@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from cordon.node import mirror
@@ -26,6 +26,7 @@ from cordon.store.moderation_models import (
 
 KINDS = ("report", "match", "order", "appeal")
 REVIEW_CURSOR = "moderation.review_cursor"
+_REVIEW_LOCK = 0x636F72646F6D  # any constant, the same in every node process
 
 
 def case_values(ctx: Context, kind: str, opened_at: datetime, *,
@@ -97,6 +98,11 @@ def sync_review_matches(ctx: Context) -> int:
                             .limit(1)).first() is None:
                 return opened
         with ctx.node.plain_write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Node processes sharing one database take turns (SQLite's write lock does
+                # this by itself): two must not read the same cursor and queue a match twice.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": _REVIEW_LOCK})
             start = int(mirror.read_state(conn, REVIEW_CURSOR) or 0)
             rows = conn.execute(select(node_matches).where(node_matches.c.id > start)
                                 .order_by(node_matches.c.id).limit(500)).all()
