@@ -79,6 +79,7 @@ def serve_command(host: str, port: int, database_url: str | None, rate_limit: fl
     import uvicorn
 
     from cordon.hub.app import create_app
+    from cordon.hub.runtime import KEEP_ALIVE_SECONDS, tune_gc
     from cordon.store import Store
 
     url = _database_url(database_url)
@@ -94,9 +95,13 @@ def serve_command(host: str, port: int, database_url: str | None, rate_limit: fl
 
         os.environ["CORDON_HUB_SETTINGS"] = json.dumps(settings.__dict__)
         uvicorn.run("cordon.hub.factory:app_from_environment", factory=True, host=host,
-                    port=port, workers=workers, log_level="info")
+                    port=port, workers=workers, log_level="info",
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
-    uvicorn.run(create_app(settings, store), host=host, port=port, log_level="info")
+    app = create_app(settings, store)
+    tune_gc()
+    uvicorn.run(app, host=host, port=port, log_level="info",
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 @hub_group.group("member")

@@ -9,8 +9,11 @@ import os
 from fastapi import FastAPI
 
 from cordon.hub.app import create_app
+from cordon.hub.runtime import tune_gc
 from cordon.hub.settings import HubSettings
 
 
 def app_from_environment() -> FastAPI:
-    return create_app(HubSettings(**json.loads(os.environ.get("CORDON_HUB_SETTINGS", "{}"))))
+    app = create_app(HubSettings(**json.loads(os.environ.get("CORDON_HUB_SETTINGS", "{}"))))
+    tune_gc()
+    return app

@@ -401,7 +401,8 @@ class Hub:
             assert seq is not None
             rows = hub_repo.feed_rows(conn, seq.change_seq - 1, seq.change_seq, 1, None)
             contributors = hub_repo.member_names(conn)
-        return entry_json(rows[0], entry.bank, contributors, skip_disputed=False)
+        return orjson.loads(orjson.dumps(  # type: ignore[no-any-return]
+            entry_json(rows[0], entry.bank, contributors, skip_disputed=False)))
 
     # --- following -------------------------------------------------------------------------
     def feed(self, member: MemberRow, after: int, limit: int, skip_disputed: bool) -> FeedPage:
@@ -556,7 +557,9 @@ def _feedback(confirms: int, false_positives: int, label_disputes: int) -> dict[
 
 def entry_json(row: FeedRow, bank: str, contributors: dict[int, str],
                skip_disputed: bool) -> dict[str, Any]:
-    """An entry as the feed, the stream and `GET /v1/entries/{id}` show it.
+    """An entry as the feed, the stream and `GET /v1/entries/{id}` show it, for orjson: its
+    times are datetimes, which orjson writes as `isoformat()` does, at a fraction of the cost
+    of formatting three per entry here.
 
     With `skip_disputed`, a disputed entry comes without its signals and labels: followers
     drop it like a withdrawal, and learn of it rather than keep a stale copy.
@@ -577,9 +580,9 @@ def entry_json(row: FeedRow, bank: str, contributors: dict[int, str],
         "signals": signals, "labels": [] if hidden else row.labels,
         "content_type": row.content_type, "incident": row.incident, "note": row.note,
         "contributor": contributors.get(row.member_id) if row.member_id is not None else None,
-        "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
-        "withdrawn": row.withdrawn_at is not None,
-        "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None,
-        "feedback": _feedback(row.confirms, row.false_positives, row.label_disputes),
+        "created_at": row.created_at, "updated_at": row.updated_at,
+        "withdrawn": row.withdrawn_at is not None, "withdrawn_at": row.withdrawn_at,
+        "feedback": {"confirm": row.confirms, "false_positive": row.false_positives,
+                     "disagree_label": row.label_disputes},
         "disputed": row.disputed,
     }

@@ -21,6 +21,16 @@ class StoreError(CordonError):
     exit_code = 1
 
 
+# PostgreSQL connections per process. A server runs its blocking handlers on a pool of 40
+# threads (AnyIO's default) and each may hold a connection: with SQLAlchemy's default of 15,
+# under 100 concurrent clients most threads waited for a connection while holding a thread.
+# Ten stay open, thirty more open under load; several processes need PostgreSQL's
+# `max_connections` (default 100) above 40 per process.
+PG_POOL_SIZE = 10
+PG_POOL_OVERFLOW = 30
+# Seconds a request waits for a connection before it fails.
+PG_POOL_TIMEOUT = 60
+
 # Execution option that marks a connection as about to write (SQLite: BEGIN IMMEDIATE).
 WRITE_OPTION = "cordon_write"
 
@@ -54,7 +64,9 @@ def sqlite_file(url: URL) -> Path | None:
 
 def create_db_engine(url: URL, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        return create_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE,
+                             max_overflow=PG_POOL_OVERFLOW, pool_timeout=PG_POOL_TIMEOUT,
+                             connect_args={"connect_timeout": 10})
     path = sqlite_file(url)
     if path is not None:
         try:
