@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -293,3 +293,22 @@ def test_review_rules_send_matches_to_the_queue(mod: ModerationNode) -> None:
     with mod.client("admin") as admin:
         record = admin.get(f"/v1/matches/{matched['matches'][0]['id']}").json()
         assert record["verdict"] == "false_positive"
+
+
+def test_a_late_appeal_keeps_the_content_past_its_answer(mod: ModerationNode) -> None:
+    case_id = report_form(mod, photo(23)).json()["case"]
+    decided = _decide_removal(mod, case_id)
+    code = decided["statement"]["notice_code"]
+    [kept] = preservation.listing(mod.ctx)
+    real_now = mod.ctx.now
+    mod.ctx.now = lambda: real_now() + timedelta(days=180)
+    try:
+        with mod.client() as user:
+            appeal = user.post(f"/v1/notices/{code}/appeal", json={"explanation": "late"})
+        assert appeal.status_code == 201, appeal.text
+    finally:
+        mod.ctx.now = real_now
+    [extended] = preservation.listing(mod.ctx)
+    deadline = datetime.fromisoformat(appeal.json()["deadline_at"])
+    assert datetime.fromisoformat(extended["keep_until"]) == deadline + timedelta(days=30)
+    assert extended["keep_until"] > kept["keep_until"]

@@ -68,6 +68,9 @@ def test_report_review_statement_appeal_transparency(mod: ModerationNode) -> Non
         again = alice.post(f"/v1/cases/{ack['case']}/decision", json={"action": "remove"})
         assert again.status_code == 409
 
+    with mod.client() as public:
+        status = public.get(f"/v1/reports/{ack['tracking_id']}").json()
+        assert status["status"] == "decided" and status["outcome"] == "remove"
     with mod.client("platform") as platform:
         live = platform.get("/v1/accounts/user-7/live-eligibility").json()
         assert live["eligible"] is False and live["suspended_until"]

@@ -4,6 +4,7 @@ goes to the queue with a 14-day clock, for a reviewer other than the one who dec
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +15,15 @@ from cordon.node.moderation import queue, statements
 from cordon.node.moderation.context import Conflict, Context, NotFound, iso
 from cordon.node.moderation.decisions import notice_digest
 from cordon.node.service import NodeError
-from cordon.store.moderation_models import mod_appeals, mod_cases, mod_decisions, mod_statements
+from cordon.store.moderation_models import (
+    mod_appeals,
+    mod_cases,
+    mod_decisions,
+    mod_preservations,
+    mod_statements,
+)
+
+APPEAL_MARGIN_DAYS = 30
 
 
 class AppealIn(BaseModel):
@@ -74,6 +83,13 @@ def file_appeal(ctx: Context, code: str, body: AppealIn) -> dict[str, Any]:
                 status="open").returning(mod_appeals.c.id)).scalar_one()
             conn.execute(update(mod_cases).where(mod_cases.c.id == case_id)
                          .values(appeal_id=appeal_id))
+            # The content and its record stay while the appeal is open, and a while after
+            # its answer is due, even when the appeal comes at the end of the window.
+            keep = values["deadline_at"] + timedelta(days=APPEAL_MARGIN_DAYS)
+            conn.execute(update(mod_preservations).where(
+                mod_preservations.c.decision_id == statement.decision_id,
+                mod_preservations.c.state == "kept",
+                mod_preservations.c.keep_until < keep).values(keep_until=keep))
     except IntegrityError:
         raise Conflict("an appeal of this decision is already open") from None
     with ctx.store.read() as conn:

@@ -22,7 +22,7 @@ from cordon.node.fetch import check_url, fetch
 from cordon.node.moderation import queue
 from cordon.node.moderation.context import Context, NotFound, iso
 from cordon.node.service import NodeError
-from cordon.store.moderation_models import mod_cases, mod_reports
+from cordon.store.moderation_models import mod_cases, mod_decisions, mod_reports
 
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 
@@ -172,7 +172,7 @@ def file_report(ctx: Context, report: ReportIn, upload: IO[bytes] | None,
     return {"tracking_id": tracking_id, "received_at": iso(now), "reason": report.reason,
             "case": case_id, "status": "open", "matched": bool(matches),
             "reports_of_this_content": merged_count(ctx, case_id) if merged else 1,
-            "decided_at": None, "trusted": trusted}
+            "decided_at": None, "trusted": trusted, "outcome": None}
 
 
 def merged_count(ctx: Context, case_id: int) -> int:
@@ -211,7 +211,11 @@ def report_status(ctx: Context, tracking_id: str) -> dict[str, Any]:
                            .where(mod_reports.c.tracking_id == tracking_id)).first()
     if row is None:
         raise NotFound(f"no report with tracking id {tracking_id!r}")
-    return {"tracking_id": row.tracking_id, "received_at": iso(row.received_at),
+    with ctx.store.read() as conn:
+        outcome = conn.execute(select(mod_decisions.c.action).where(
+            mod_decisions.c.case_id == row.case_id, mod_decisions.c.action != "escalate")
+            .order_by(mod_decisions.c.id.desc()).limit(1)).scalar_one_or_none()
+    return {"outcome": outcome, "tracking_id": row.tracking_id, "received_at": iso(row.received_at),
             "reason": row.reason, "case": row.case_id, "status": row.status,
             "matched": bool(row.matches), "reports_of_this_content": row.report_count,
             "decided_at": iso(row.decided_at), "trusted": row.trusted}
