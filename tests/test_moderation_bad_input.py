@@ -312,3 +312,27 @@ def test_a_late_appeal_keeps_the_content_past_its_answer(mod: ModerationNode) ->
     deadline = datetime.fromisoformat(appeal.json()["deadline_at"])
     assert datetime.fromisoformat(extended["keep_until"]) == deadline + timedelta(days=30)
     assert extended["keep_until"] > kept["keep_until"]
+
+
+def test_video_reports_preview_their_first_frame_and_odd_files_are_still_reported(
+        mod: ModerationNode, tmp_path: Path) -> None:
+    import numpy as np
+
+    from tests.media_factory import photo_like, write_video
+
+    frame = np.asarray(photo_like(160, 120, seed=3).convert("RGB"))
+    video = write_video(tmp_path / "clip.mp4", [frame] * 12, fps=6).read_bytes()
+    with mod.client() as public:
+        form = {"reason": "behaviour:attack-depiction", "explanation": "x", "good_faith": "on"}
+        clip = public.post("/v1/reports", data=form,
+                           files={"file": ("clip.mp4", video, "video/mp4")})
+        assert clip.status_code == 201, clip.text
+        odd = public.post("/v1/reports", data=form,
+                          files={"file": ("notes.txt", b"not media at all", "text/plain")})
+        assert odd.status_code == 201, odd.text
+    with mod.client("alice") as alice:
+        preview = alice.get(f"/v1/cases/{clip.json()['case']}/preview")
+        assert preview.status_code == 200 and preview.content[:2] == b"\xff\xd8"
+        case = alice.get(f"/v1/cases/{odd.json()['case']}").json()
+        assert case["has_content"] and "pdq" not in (case["signals"] or {})
+        assert alice.get(f"/v1/cases/{odd.json()['case']}/preview").status_code == 422
