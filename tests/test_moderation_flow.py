@@ -150,3 +150,46 @@ def test_review_matches_are_queued_once_under_concurrent_syncs(mod: ModerationNo
         items = alice.get("/v1/queue", params={"limit": 100}).json()["items"]
     assert len(items) == 20 and {i["kind"] for i in items} == {"match"}
     assert sum(opened) <= 20
+
+
+def test_decisions_and_appeal_outcomes_reach_the_platform_by_webhook(
+        mod: ModerationNode) -> None:
+    import json
+
+    from cordon.node.signing import verify
+    from tests.test_node_api import Receiver
+    from tests.test_node_support import wait_for
+
+    receiver = Receiver(failures=0)
+    receiver.start()
+    secret = "decision-secret-123"
+    try:
+        with mod.client("admin") as admin:
+            hook = admin.post("/v1/webhooks", json={
+                "url": f"http://127.0.0.1:{receiver.port}/hook", "secret": secret,
+                "events": ["decision"]})
+            assert hook.status_code == 201, hook.text
+        filed = report_form(mod, photo(9), account="user-3").json()
+        with mod.client("alice") as alice:
+            decided = alice.post(f"/v1/cases/{filed['case']}/decision",
+                                 json={"action": "remove"}).json()
+        code = decided["statement"]["notice_code"]
+        with mod.client() as user:
+            appeal = user.post(f"/v1/notices/{code}/appeal", json={"explanation": "no"}).json()
+        with mod.client("bob") as bob:
+            assert bob.post(f"/v1/cases/{appeal['case']}/decision",
+                            json={"action": "reverse"}).status_code == 201
+        wait_for(lambda: len(receiver.received) >= 2, 15)
+        events = []
+        for headers, body, _status in receiver.received:
+            lowered = {k.lower(): v for k, v in headers.items()}
+            assert lowered["x-cordon-event"] == "decision"
+            assert verify(secret, lowered["x-cordon-timestamp"], body,
+                          lowered["x-cordon-signature"])
+            events.append(json.loads(body))
+        removal, reversal = sorted(events, key=lambda e: e["decision"])
+        assert removal["action"] == "remove" and removal["account"] == "user-3"
+        assert removal["subject"] == "upload.jpg" and removal["statement"]
+        assert reversal["reinstate"] is True and reversal["appealed_case"] == filed["case"]
+    finally:
+        receiver.stop()

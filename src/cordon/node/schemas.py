@@ -88,7 +88,7 @@ class WebhookIn(Strict):
     url: str = Field(min_length=1, max_length=4096)
     secret: str = Field(min_length=16, max_length=512,
                         description="Signs deliveries (HMAC-SHA256); never shown again.")
-    events: list[Literal["match", "action", "live_match"]] = Field(
+    events: list[Literal["match", "action", "live_match", "decision"]] = Field(
         default_factory=lambda: ["match"], min_length=1)
 
 

@@ -43,7 +43,7 @@ from cordon.store.types import utcnow
 log = logging.getLogger("cordon.node")
 
 TOKEN_PREFIX = "cdn_"
-EVENTS = ("match", "action", "live_match", "incident")
+EVENTS = ("match", "action", "live_match", "incident", "decision")
 
 
 class NodeError(CordonError):

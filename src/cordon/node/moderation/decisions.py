@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import insert, select, update
 
@@ -21,6 +23,7 @@ from cordon.node.moderation import clock, preservation, statements, strikes
 from cordon.node.moderation.context import Conflict, Context, Forbidden, NotFound, iso
 from cordon.node.moderation.queue import case_row
 from cordon.node.service import NodeError
+from cordon.store.models import node_outbox, node_webhooks
 from cordon.store.moderation_models import (
     mod_appeals,
     mod_cases,
@@ -60,6 +63,23 @@ class DecisionIn(BaseModel):
             return list(dict.fromkeys(check_label(v) for v in value))
         except CordonError as exc:
             raise ValueError(str(exc)) from None
+
+
+def queue_event(conn: Any, event: dict[str, Any], at: datetime) -> int:
+    """A `decision` webhook event for every webhook that wants it, in the caller's
+    transaction (the outbox of `cordon.node.webhooks` delivers it, signed, with retries)."""
+    hooks = conn.execute(select(node_webhooks.c.id, node_webhooks.c.events).where(
+        node_webhooks.c.deleted_at.is_(None))).all()
+    body = orjson.dumps({"event": "decision", "at": at.isoformat(), **event},
+                        default=str).decode()
+    queued = 0
+    for hook in hooks:
+        if "decision" in (hook.events or []):
+            conn.execute(insert(node_outbox).values(
+                webhook_id=hook.id, event="decision", body=body, created_at=at, attempts=0,
+                next_attempt_at=at, status="pending"))
+            queued += 1
+    return queued
 
 
 def _notice(token: str) -> str:
@@ -144,6 +164,13 @@ def decide(ctx: Context, case_id: int, reviewer: str, body: DecisionIn) -> dict[
                       "order": dict(order._mapping) if order is not None else None}
             result["preservation"] = preservation.preserve(ctx, conn, case, decision_id,
                                                            record, until)
+        events = queue_event(conn, {
+            "case": case_id, "kind": case.kind, "action": body.action, "account": account,
+            "subject": case.subject, "labels": labels, "decision": decision_id,
+            "statement": notice["statement"] if notice else None,
+            "order": case.order_id}, now)
+    if events:
+        ctx.node.outbox_ready.set()
     _match_verdicts(ctx, case, restricted)
     hub = _hub_effects(ctx, case, body, restricted)
     if hub:
@@ -207,6 +234,13 @@ def _decide_appeal(ctx: Context, case: Any, reviewer: str, body: DecisionIn) -> 
         original = conn.execute(select(mod_cases).join(
             mod_decisions, mod_decisions.c.case_id == mod_cases.c.id)
             .where(mod_decisions.c.id == statement.decision_id)).one()
+        events = queue_event(conn, {
+            "case": case.id, "kind": "appeal", "action": body.action, "outcome": status,
+            "reinstate": status == "reversed", "account": statement.account,
+            "subject": original.subject, "appealed_case": original.id,
+            "decision": decision_id, "statement": statement.id}, now)
+    if events:
+        ctx.node.outbox_ready.set()
     hub = None
     if status == "reversed" and body.hub_feedback:
         hub = _hub_effects(ctx, original, body, restricted=False)
