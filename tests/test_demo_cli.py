@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
-from tests.media_factory import photo_like, write_image, write_video
+from tests.media_factory import scene_frames, write_image, write_video
 
 
 def _free_port() -> int:
@@ -54,8 +53,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "videos").mkdir()
     for seed in range(3):
         write_image(root / "images" / f"photo{seed}.jpg", seed=seed)
-    frames = [np.asarray(photo_like(160, 120, seed=s)) for s in range(4) for _ in range(8)]
-    write_video(root / "videos" / "clip.mp4", frames, fps=8)
+    scenes = tmp_path_factory.mktemp("scenes")
+    photos = [write_image(scenes / f"{seed}.png", "PNG", seed=seed) for seed in range(10, 22)]
+    write_video(root / "videos" / "clip.mp4", scene_frames(12, 8, (320, 240), photos), fps=8)
     (root / "SOURCES.txt").write_text("where the files come from\n")
     return root
 
@@ -136,6 +136,8 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
                                 files={"file": ("photo1.jpg", photo, "image/jpeg")}).json()
         assert answer["matches"] and answer["actions"][0]["action"] == "review"
 
+        _play_the_story(demo_home, info)
+
         second = _run("--home", str(demo_home), "--corpus", str(corpus),
                       "--hub-port", str(_free_port()), "--node-port", str(_free_port()))
         assert second.returncode == 2 and "already running" in second.stderr
@@ -148,7 +150,8 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
     again = Demo(demo_home, corpus, hub_port, node_port)
     try:
         second = again.ready()
-        assert second["entries"] == 4 and second["mirrored"] == 4  # nothing banked twice
+        # Nothing banked twice: the corpus once, and the incident copy the story shared.
+        assert second["entries"] == 4 and second["mirrored"] == 5
         assert second["hub_tokens"] == info["hub_tokens"]
         assert second["node_token"] == info["node_token"]
         rules = httpx.get(f"{second['node']}/v1/rules",
@@ -157,6 +160,37 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
     finally:
         assert again.stop() == 0
     assert _processes_using(demo_home) == []
+
+
+def _play_the_story(home: Path, info: dict[str, Any]) -> None:
+    played = subprocess.run([sys.executable, "-m", "cordon", "demo", "play", "--home",
+                             str(home), "--format", "json"], text=True, capture_output=True,
+                            timeout=300)
+    assert played.returncode == 0, played.stderr
+    steps = {s["step"]: s for s in map(json.loads, played.stdout.splitlines())}
+    assert list(steps) == ["incident", "upload", "live stream", "report", "conclude"]
+    incident = steps["incident"]
+    assert incident["declared_by"] == "consortium" and incident["label"].startswith("incident:")
+    assert incident["matchable_at_node_after_s"] < 5
+    upload = steps["upload"]
+    assert upload["blocked"]
+    assert {a["action"] for a in upload["actions"]} >= {"block", "alert"}
+    # The variant matches the banked original, aligned in time, not only the incident copy.
+    banked = [m for m in upload["matches"] if m["incident"] is None]
+    assert banked and any(isinstance(m["aligned"], dict) for m in banked)
+    node_paths = httpx.get(f"{info['node']}/openapi.json").json()["paths"]
+    if "/v1/streams" in node_paths:
+        alert = steps["live stream"]["alert"]
+        assert alert["bank"] == "tvec-demo"
+        assert {a["action"] for a in alert["actions"]} >= {"block"}
+    else:
+        assert steps["live stream"] == {"step": "live stream",
+                                        "skipped": "this node has no live stream API"}
+    report = steps["report"]
+    assert report["matched"] and report["queue_position"] is not None
+    assert report["decision"]["action"] == "remove"
+    assert report["decision"]["statement"]["notice_code"]
+    assert steps["conclude"]["status"] == "concluded"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

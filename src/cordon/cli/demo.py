@@ -89,7 +89,8 @@ def _print_summary(info: dict[str, Any]) -> None:
     echo("  hub member tokens (Authorization: Bearer TOKEN):")
     for item in info["hub_tokens"]:
         echo(f"    {item['member']:<12} {item['role']:<12} {item['token']}")
-    echo(f"  node token: {info['node_token']}")
+    echo(f"  node tokens: admin {info['node_token']}")
+    echo(f"               reviewer {info['reviewer_token']}")
     for user in info.get("ui_users", []):
         echo(f"  web UI user {user['user']:<10} password {user['password']}  ({user['role']})")
     echo("")
@@ -101,3 +102,68 @@ def _print_summary(info: dict[str, Any]) -> None:
     echo(f"  demo home: {info['home']} (logs hub.log, node.log)")
     echo("")
     echo("  play the story in another terminal: cordon demo play")
+
+
+@demo_group.command("play")
+@HOME_OPTION
+@FORMAT_OPTION
+def play_command(home: Path | None, output_format: str) -> None:
+    """Play the story against the running demo: an incident is declared, a variant of a
+    banked video is uploaded at the node and blocked, a live stream showing banked footage
+    is flagged, a user report is reviewed. Steps the servers cannot do yet are skipped."""
+    from cordon.demo.play import play
+
+    ctx = click.get_current_context()
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    chosen = home or parent.get("home")
+    play(_home(chosen), print_json if output_format == "json" else _narrate)
+
+
+def _narrate(step: dict[str, Any]) -> None:
+    echo = click.echo
+    name = step["step"]
+    if "skipped" in step:
+        echo(f"- {name}: skipped ({step['skipped']})")
+        return
+    if name == "incident":
+        echo(f"1. incident {step['incident']} declared by {step['declared_by']}: "
+             f"{step['title']}")
+        echo(f"   the platform shares the first copy's fingerprints (hub entry "
+             f"{step['hub_entry']}, label {step['label']}); matchable at the node "
+             f"{step['matchable_at_node_after_s'] * 1000:.0f} ms later")
+    elif name == "upload":
+        echo(f"2. a variant of {step['source']} is uploaded at the node ({step['edit']})")
+        for match in step["matches"]:
+            incident = f", incident {match['incident']}" if match["incident"] else ""
+            aligned = match["aligned"]
+            where = ""
+            if isinstance(aligned, dict) and "query_start" in aligned:
+                where = (f", upload {aligned['query_start']:.1f}-{aligned['query_end']:.1f} s "
+                         f"= banked {aligned['ref_start']:.1f}-{aligned['ref_end']:.1f} s")
+            echo(f"   match: {match['bank']} entry {match['entry']} by {match['signal_type']} "
+                 f"at distance {match['distance']:g}{incident}{where}")
+        for action in step["actions"]:
+            echo(f"   action: {action['action'].upper()} (rule \"{action['rule']}\", "
+                 f"entry {action['entry']})")
+        echo("   the upload is blocked" if step["blocked"] else "   NOT blocked")
+    elif name == "live stream":
+        alert = step["alert"]
+        actions = ", ".join(a["action"] for a in alert.get("actions", [])) or "none"
+        echo(f"3. the node watches live stream {step['stream']} ({step['url']}): flagged "
+             f"{alert.get('stream_seconds', 0):.1f} s into the stream, "
+             f"{step['seconds']:.1f} s after it started")
+        echo(f"   match: {alert['bank']} entry {alert['entry']} by {alert['signal_type']} at "
+             f"distance {alert['distance']:g}; actions: {actions}")
+    elif name == "report":
+        decision = step["decision"]
+        echo(f"4. a user reports the video: {step['tracking_id']}, case {step['case']} "
+             f"({'matched a banked entry' if step['matched'] else 'no match'}), position "
+             f"{step['queue_position']} in the review queue")
+        statement = decision.get("statement") or {}
+        feedback = (decision.get("hub") or {}).get("feedback") or []
+        echo(f"   the reviewer {decision.get('reviewer')} decides: {decision.get('action')}; "
+             f"statement of reasons {statement.get('statement', '-')} (notice code "
+             f"{statement.get('notice_code', '-')}); {len(feedback)} confirmations sent to "
+             "the hub")
+    elif name == "conclude":
+        echo(f"5. incident {step['incident']} {step['status']}; debrief at {step['debrief']}")

@@ -26,26 +26,32 @@ def default_home() -> Path:
 
 @dataclass
 class DemoState:
-    """Tokens of the hub members, the node token, UI passwords, the files already banked."""
+    """Tokens of the hub members and of the node (an admin and a reviewer), UI passwords,
+    the files already banked and where the servers and the corpus are."""
 
     tokens: dict[str, str] = field(default_factory=dict)
     node_token: str | None = None
+    reviewer_token: str | None = None
     ui_passwords: dict[str, str] = field(default_factory=dict)
     banked: dict[str, int] = field(default_factory=dict)
     hub_url: str | None = None
     node_url: str | None = None
+    corpus: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DemoState:
         return cls(tokens=dict(data.get("tokens") or {}), node_token=data.get("node_token"),
+                   reviewer_token=data.get("reviewer_token"),
                    ui_passwords=dict(data.get("ui_passwords") or {}),
                    banked={str(k): int(v) for k, v in (data.get("banked") or {}).items()},
-                   hub_url=data.get("hub_url"), node_url=data.get("node_url"))
+                   hub_url=data.get("hub_url"), node_url=data.get("node_url"),
+                   corpus=data.get("corpus"))
 
     def to_json(self) -> dict[str, Any]:
         return {"tokens": self.tokens, "node_token": self.node_token,
-                "ui_passwords": self.ui_passwords, "banked": self.banked,
-                "hub_url": self.hub_url, "node_url": self.node_url}
+                "reviewer_token": self.reviewer_token, "ui_passwords": self.ui_passwords,
+                "banked": self.banked, "hub_url": self.hub_url, "node_url": self.node_url,
+                "corpus": self.corpus}
 
 
 class DemoHome:

@@ -47,7 +47,7 @@ def summary(options: DemoOptions, state: DemoState, mirrored: int) -> dict[str, 
         "hub_api_docs": f"{state.hub_url}/docs", "node_api_docs": f"{state.node_url}/docs",
         "hub_tokens": [{"member": name, "role": seed.MEMBERS[name], "token": token}
                        for name, token in state.tokens.items()],
-        "node_token": state.node_token,
+        "node_token": state.node_token, "reviewer_token": state.reviewer_token,
         "bank": seed.BANK, "entries": len(state.banked), "mirrored": mirrored,
         "rules": [r["name"] for r in seed.RULES],
         "home": str(options.home), "logs": [str(options.home / "hub.log"),
@@ -63,6 +63,7 @@ def run_demo(options: DemoOptions, ready: Callable[[dict[str, Any]], None],
     home.create()
     with home.exclusive(), _sigterm_as_interrupt():
         state = home.load()
+        state.corpus = str(options.corpus)
         check_port_free(options.host, options.hub_port, "hub")
         check_port_free(options.host, options.node_port, "node")
         files = corpus_files(options.corpus)

@@ -20,6 +20,7 @@ ADMIN = "consortium"
 MEMBER = "platform-a"
 MEMBERS = {ADMIN: "admin", MEMBER: "contributor"}
 NODE_TOKEN_NAME = "demo"
+REVIEWER_TOKEN_NAME = "demo-reviewer"
 BANK = "tvec-demo"
 BANK_DESCRIPTION = "Demo bank: fingerprints of the sample corpus (not real extremist content)"
 # What each content type of the corpus is labelled as, and who contributes it: the
@@ -42,6 +43,8 @@ _BATCH = {"image": 50, "video": 2}
 def bootstrap_tokens(home: DemoHome, state: DemoState) -> None:
     """Hub members with a token each, and a node token: created once, reused after."""
     from cordon.hub.service import Hub
+    from cordon.node import roles
+    from cordon.node.moderation.access import authenticate, create_token
     from cordon.node.service import Node
     from cordon.store import Store
 
@@ -60,8 +63,10 @@ def bootstrap_tokens(home: DemoHome, state: DemoState) -> None:
         hub.store.close()
     node = Node(Store(home.node_db))
     try:
-        if not state.node_token or node.authenticate(state.node_token) is None:
-            state.node_token = node.create_token(NODE_TOKEN_NAME)[1]
+        if not state.node_token or authenticate(node, state.node_token) is None:
+            state.node_token = create_token(node, NODE_TOKEN_NAME, roles.ADMIN)[1]
+        if not state.reviewer_token or authenticate(node, state.reviewer_token) is None:
+            state.reviewer_token = create_token(node, REVIEWER_TOKEN_NAME, roles.REVIEWER)[1]
     finally:
         node.store.close()
     home.save(state)

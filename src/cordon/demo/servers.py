@@ -89,7 +89,19 @@ def start_hub(host: str, port: int, database_url: str, log: Path) -> Server:
 
 def start_node(host: str, port: int, database_url: str, hub_url: str, hub_token: str,
                log: Path) -> Server:
+    args = ["--db", database_url, "node", "serve", "--host", host, "--port", str(port),
+            "--hub", hub_url, "--poll-interval", "2"]
+    if _watches_streams():
+        # The story's live stream is relayed on loopback, which nodes refuse by default.
+        args += ["--allow-stream-network", "127.0.0.1/32"]
     # The token goes through the environment: command lines are visible to every user.
-    return Server("node", ["--db", database_url, "node", "serve", "--host", host,
-                           "--port", str(port), "--hub", hub_url, "--poll-interval", "2"],
-                  f"http://{host}:{port}", log, env={"CORDON_HUB_TOKEN": hub_token})
+    return Server("node", args, f"http://{host}:{port}", log,
+                  env={"CORDON_HUB_TOKEN": hub_token})
+
+
+def _watches_streams() -> bool:
+    from dataclasses import fields
+
+    from cordon.node.settings import NodeSettings
+
+    return any(f.name == "stream_allow_networks" for f in fields(NodeSettings))
