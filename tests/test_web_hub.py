@@ -120,3 +120,66 @@ def test_another_roles_pages_answer_403(hub_ui: HubUi) -> None:
             response = reader.get(path)
             assert response.status_code == 403, path
             assert "reader" in response.text
+
+
+def test_errors_under_ui_are_pages_and_the_api_keeps_json(hub_ui: HubUi) -> None:
+    with hub_ui.client("cora") as client:
+        missing = client.get("/ui/no-such-page")
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+        bad = client.get("/ui/entries/not-a-number")
+        assert bad.status_code == 422 and "text/html" in bad.headers["content-type"]
+        assert "entry_id" in bad.text
+        absent = client.get("/ui/entries/999999")
+        assert absent.status_code == 403 and "text/html" in absent.headers["content-type"]
+        hidden = client.get("/ui/banks/nothing-here")
+        assert hidden.status_code == 404
+        api = client.get("/v1/no-such-thing")
+        assert api.status_code == 404 and api.headers["content-type"] == "application/json"
+
+
+def test_hostile_names_are_refused_and_echoed_inert(hub_ui: HubUi) -> None:
+    hostile = '<script>alert(1)</script>'
+    with hub_ui.client("ada") as client:
+        token = csrf_of(client.get("/ui/members").text)
+        for path, form in (("/ui/members", {"name": hostile, "role": "reader"}),
+                           ("/ui/users", {"name": hostile, "member": "alice",
+                                          "password": PASSWORD}),
+                           ("/ui/users", {"name": "ok", "member": hostile,
+                                          "password": PASSWORD}),
+                           ("/ui/banks", {"name": hostile, "sharing": "all"})):
+            response = client.post(path, data={"csrf_token": token, **form})
+            assert response.status_code == 422, (path, response.text)
+            assert "<script>alert" not in response.text
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+        search = client.get("/ui/entries", params={"label": hostile, "contributor": hostile,
+                                                   "hash": hostile, "bank": hostile})
+        assert search.status_code == 200 and "<script>alert" not in search.text
+
+
+def test_bad_uploads_get_clear_answers(hub_ui: HubUi) -> None:
+    with hub_ui.client("cora") as client:
+        token = csrf_of(client.get("/ui/banks").text)
+        assert client.post("/ui/banks", data={"csrf_token": token, "name": "tcap",
+                                              "sharing": "all"}).status_code == 303
+        url = "/ui/banks/tcap/files"
+        none = client.post(url, data={"csrf_token": token}, files={"x": ("", b"", "text/plain")})
+        assert none.status_code == 422 and "choose at least one file" in none.text
+        broken = client.post(url, data={"csrf_token": token}, files=[
+            ("files", ("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg"))])
+        assert broken.status_code == 200 and "broken.jpg" in broken.text
+        assert "entry #" not in broken.text
+        wrong_label = client.post(url, data={"csrf_token": token, "labels": "nonsense"},
+                                  files=[("files", ("a.txt", b"some text", "text/plain"))])
+        assert wrong_label.status_code == 422 and "not in the taxonomy" in wrong_label.text
+        forged = client.post(url, data={"csrf_token": "forged"},
+                             files=[("files", ("a.txt", b"some text", "text/plain"))])
+        assert forged.status_code == 403
+    # Only the UI's form takes files; the API still refuses them.
+    with hub_ui.hub.client("alice") as api:
+        refused = api.post("/v1/banks/tcap/entries", files={"f": ("a.jpg", b"x", "image/jpeg")})
+        assert refused.status_code == 415
+    with hub_ui.client("rita") as reader:
+        token = csrf_of(reader.get("/ui/banks").text)
+        denied = reader.post(url, data={"csrf_token": token},
+                             files=[("files", ("a.txt", b"some text", "text/plain"))])
+        assert denied.status_code == 403

@@ -4,6 +4,7 @@ add themselves to (see docs/ui.md)."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -11,10 +12,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cordon.store import Store
+from cordon.errors import CordonError
+from cordon.store import Store, StoreError
 from cordon.web import csrf
 from cordon.web.auth import Forbidden, LoginRequired, NotFound, OptionalUser, WebUser
 from cordon.web.realm import Realm
@@ -223,18 +227,36 @@ def mount_ui(app: FastAPI, realm: Realm, store: Store,
     async def not_found(request: Request, exc: NotFound) -> Response:
         return _error_page(request, 404, str(exc))
 
+    # The API's own errors keep their JSON shape; under /ui they become pages.
+    html_errors_for(app, StarletteHTTPException, lambda exc: exc.status_code,
+                    lambda exc: "no such page" if exc.status_code == 404 else str(exc.detail))
+    html_errors_for(app, RequestValidationError, lambda _exc: 422, _invalid_message)
+    html_errors_for(app, StoreError, lambda _exc: 503)
+    html_errors_for(app, CordonError, lambda _exc: 422)
     return ui
 
 
-def html_errors_for(app: FastAPI, error_class: type[Exception], status_of: Any) -> None:
+def _invalid_message(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    where = " ".join(str(part) for part in first.get("loc", ()) if part not in ("query",
+                                                                                 "path", "body"))
+    return f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg"))
+
+
+def html_errors_for(app: FastAPI, error_class: type[Exception], status_of: Any,
+                    message_of: Any = str) -> None:
     """Answer `error_class` (raised by the service's own code) with an HTML page under /ui,
     and as before (the API's JSON) elsewhere."""
     previous = app.exception_handlers.get(error_class)
 
     async def handler(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith(PREFIX + "/") or previous is None:
-            return _error_page(request, status_of(exc), str(exc))
-        return await previous(request, exc)  # type: ignore[no-any-return]
+            return _error_page(request, status_of(exc), message_of(exc))
+        response = previous(request, exc)
+        return await response if inspect.isawaitable(response) else response
 
     app.add_exception_handler(error_class, handler)
 

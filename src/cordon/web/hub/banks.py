@@ -125,7 +125,7 @@ async def build_from_files(name: str, request: Request, form: CheckedForm,
                 os.unlink(path)
         results, error = await run_in_threadpool(
             _contribute, hub, user, name, hashed, labels, note, client_address(request))
-    status = 422 if error and not results else 200
+    status = 422 if error else 200
     return render(request, "hub/bank.html", status_code=status, bank=bank, recent=[],
                   next_url=None, can_write=True, behaviours=forms.BEHAVIOUR_LABELS,
                   results=results, error=error)
