@@ -143,8 +143,9 @@ def decide(ctx: Context, case_id: int, reviewer: str, body: DecisionIn) -> dict[
             token, digest = new_notice()
             body_json = statements.build(
                 case, decision, statements.detection(case, trusted is not None), appeal_until,
-                "Read this statement and appeal at /appeal with your notice code, or "
-                "POST /v1/notices/{code}/appeal, until the date given.")
+                "With the notice code you were given, read this statement and appeal on the "
+                "page /ui/appeal (or POST /v1/notices/{code}/appeal) until the date given; "
+                "a reviewer other than the one who decided answers within 14 days.")
             statement_id = conn.execute(insert(mod_statements).values(
                 decision_id=decision_id, created_at=now, account=account,
                 notice_digest=digest, appeal_until=appeal_until, body=body_json)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from cordon.node import mirror
 from cordon.node.moderation import clock, priority
 from cordon.node.moderation.context import Context, NotFound, iso
+from cordon.node.service import NodeError
 from cordon.store.models import node_matches
 from cordon.store.moderation_models import (
     mod_appeals,
@@ -82,7 +83,7 @@ def open_or_merge(ctx: Context, values: dict[str, Any], trusted: bool,
                 return row.id, True
         except IntegrityError:
             continue  # another report of the same content opened the case first: merge
-    raise NotFound("could not file the report; try again")
+    raise NodeError("the queue is busy with reports of the same content; try again", 503)
 
 
 def sync_review_matches(ctx: Context) -> int:
