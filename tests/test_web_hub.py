@@ -183,3 +183,22 @@ def test_bad_uploads_get_clear_answers(hub_ui: HubUi) -> None:
         denied = reader.post(url, data={"csrf_token": token},
                              files=[("files", ("a.txt", b"some text", "text/plain"))])
         assert denied.status_code == 403
+
+
+def test_cookies_are_secure_behind_https(hub_ui: HubUi) -> None:
+    # uvicorn trusts X-Forwarded-Proto from the loopback proxy: the request is https, and
+    # the client (rightly) keeps Secure cookies to itself over plain http: send it by hand.
+    with hub_ui.client() as client:
+        https = {"X-Forwarded-Proto": "https"}
+        page = client.get("/ui/login", headers=https)
+        login_cookie = page.headers["set-cookie"]
+        assert login_cookie.startswith("cordon_login_csrf=") and "Secure" in login_cookie
+        value = login_cookie.split(";")[0].split("=", 1)[1]
+        response = client.post("/ui/login", headers={**https,
+                                                      "Cookie": f"cordon_login_csrf={value}"},
+                               data={"csrf_token": csrf_of(page.text), "username": "cora",
+                                     "password": PASSWORD})
+        assert response.status_code == 303
+        cookie = next(h for h in response.headers.get_list("set-cookie")
+                      if h.startswith("cordon_session="))
+        assert "Secure" in cookie and "HttpOnly" in cookie

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cordon.store import Store
 from cordon.store.types import utcnow
@@ -36,6 +37,14 @@ class LoginThrottle:
         return max([(lock - now).total_seconds() for lock in locks if lock is not None] + [0.0])
 
     def failed(self, name: str, address: str | None) -> None:
+        try:
+            self._count(name, address)
+        except IntegrityError:
+            # Two failures of a new key at once: both inserted; count again on the row the
+            # other one made.
+            self._count(name, address)
+
+    def _count(self, name: str, address: str | None) -> None:
         now = utcnow()
         window = timedelta(seconds=self.settings.window_seconds)
         lock = now + timedelta(seconds=self.settings.lock_seconds)
