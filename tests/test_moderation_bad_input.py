@@ -336,3 +336,26 @@ def test_video_reports_preview_their_first_frame_and_odd_files_are_still_reporte
         case = alice.get(f"/v1/cases/{odd.json()['case']}").json()
         assert case["has_content"] and "pdq" not in (case["signals"] or {})
         assert alice.get(f"/v1/cases/{odd.json()['case']}/preview").status_code == 422
+
+
+def test_the_vault_is_made_on_first_use_with_a_private_key(tmp_path: Path) -> None:
+    from cordon.errors import CordonError
+    from cordon.node.moderation.settings import ModerationSettings
+    from cordon.node.moderation.vault import Vault
+
+    root = tmp_path / "vault"
+    vault = Vault(ModerationSettings(data_dir=root))
+    assert not root.exists()
+    name = vault.put(b"content")
+    assert vault.get(name) == b"content" and b"content" not in (root / f"{name}.enc").read_bytes()
+    assert (root / "moderation.key").stat().st_mode & 0o777 == 0o600
+    assert Vault(ModerationSettings(data_dir=root)).get(name) == b"content"
+    other = Vault(ModerationSettings(data_dir=root, key_file=tmp_path / "other.key"))
+    with pytest.raises(CordonError, match="does not open"):
+        other.get(name)
+    (tmp_path / "bad.key").write_text("not a key")
+    with pytest.raises(CordonError, match="not a Fernet key"):
+        Vault(ModerationSettings(data_dir=root, key_file=tmp_path / "bad.key")).put(b"x")
+    with pytest.raises(CordonError, match="invalid evidence name"):
+        vault.get("../moderation")
+    assert vault.delete(name) and not vault.delete(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -16,11 +17,21 @@ from cordon.node.moderation.settings import ModerationSettings
 
 
 class Vault:
+    """Made on first use: a node that never takes a report creates no directory and no key."""
+
     def __init__(self, settings: ModerationSettings) -> None:
         self.root = Path(settings.data_dir or cordon_home() / "moderation")
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key_file = Path(settings.key_file or self.root / "moderation.key")
-        self._fernet = Fernet(self._key(key_file))
+        self._key_file = Path(settings.key_file or self.root / "moderation.key")
+        self._opened: Fernet | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _fernet(self) -> Fernet:
+        with self._lock:
+            if self._opened is None:
+                self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._opened = Fernet(self._key(self._key_file))
+            return self._opened
 
     @staticmethod
     def _key(path: Path) -> bytes:
@@ -59,7 +70,8 @@ class Vault:
         name = secrets.token_hex(16)
         path = self._path(name)
         temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(self.encrypt(data))
+        encrypted = self.encrypt(data)  # opens the vault (and its directory) first
+        temporary.write_bytes(encrypted)
         os.replace(temporary, path)
         return name
 
