@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.media_factory import scene_frames, write_image, write_video
+from tests.web_support import login
 
 
 def _free_port() -> int:
@@ -136,6 +137,16 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
                                 files={"file": ("photo1.jpg", photo, "image/jpeg")}).json()
         assert answer["matches"] and answer["actions"][0]["action"] == "review"
 
+        users = {u["user"]: u for u in info["ui_users"]}
+        assert set(users) == {"operator", "platform", "engineer", "reviewer"}
+        for user in users.values():
+            with httpx.Client(base_url=user["ui"].removesuffix("/ui"), timeout=30) as browser:
+                assert login(browser, user["user"], user["password"]).status_code == 303
+                assert browser.get("/ui/").status_code == 200
+        with httpx.Client(base_url=info["node"], timeout=30) as browser:
+            refused = login(browser, "reviewer", users["engineer"]["password"])
+            assert refused.status_code != 303
+
         _play_the_story(demo_home, info)
 
         second = _run("--home", str(demo_home), "--corpus", str(corpus),
@@ -154,6 +165,7 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
         assert second["entries"] == 4 and second["mirrored"] == 5
         assert second["hub_tokens"] == info["hub_tokens"]
         assert second["node_token"] == info["node_token"]
+        assert second["ui_users"] == info["ui_users"]
         rules = httpx.get(f"{second['node']}/v1/rules",
                           headers={"Authorization": f"Bearer {second['node_token']}"})
         assert len(rules.json()["rules"]) == 3

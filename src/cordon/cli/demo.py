@@ -83,16 +83,18 @@ def _print_summary(info: dict[str, Any]) -> None:
     echo("")
     echo("Cordon demo is running. Stop it with Ctrl-C.")
     echo("")
-    echo(f"  hub    {info['hub']}    (API docs {info['hub_api_docs']})")
-    echo(f"  node   {info['node']}    (API docs {info['node_api_docs']})")
+    echo(f"  hub    {info['hub_ui']}    (API docs {info['hub_api_docs']})")
+    echo(f"  node   {info['node_ui']}    (API docs {info['node_api_docs']})")
+    echo("")
+    echo("  web UI users (user / password):")
+    for user in info["ui_users"]:
+        echo(f"    {user['ui']:<28} {user['user']:<9} {user['password']}  {user['role']}")
     echo("")
     echo("  hub member tokens (Authorization: Bearer TOKEN):")
     for item in info["hub_tokens"]:
         echo(f"    {item['member']:<12} {item['role']:<12} {item['token']}")
     echo(f"  node tokens: admin {info['node_token']}")
     echo(f"               reviewer {info['reviewer_token']}")
-    for user in info.get("ui_users", []):
-        echo(f"  web UI user {user['user']:<10} password {user['password']}  ({user['role']})")
     echo("")
     echo(f"  hub bank {info['bank']}: {info['entries']} entries; the node mirrors "
          f"{info['mirrored']}")

@@ -15,6 +15,7 @@ from cordon.demo import seed
 from cordon.demo.corpus import corpus_files, hash_corpus
 from cordon.demo.home import DemoHome, DemoState
 from cordon.demo.servers import Server, check_port_free, start_hub, start_node
+from cordon.demo.users import ensure_ui_users, ui_users
 from cordon.errors import CordonError
 
 
@@ -44,6 +45,8 @@ def summary(options: DemoOptions, state: DemoState, mirrored: int) -> dict[str, 
     """What the demo prints once it is ready: addresses, credentials, where things are."""
     return {
         "hub": state.hub_url, "node": state.node_url,
+        "hub_ui": f"{state.hub_url}/ui", "node_ui": f"{state.node_url}/ui",
+        "ui_users": ui_users(state),
         "hub_api_docs": f"{state.hub_url}/docs", "node_api_docs": f"{state.node_url}/docs",
         "hub_tokens": [{"member": name, "role": seed.MEMBERS[name], "token": token}
                        for name, token in state.tokens.items()],
@@ -68,6 +71,7 @@ def run_demo(options: DemoOptions, ready: Callable[[dict[str, Any]], None],
         check_port_free(options.host, options.node_port, "node")
         files = corpus_files(options.corpus)
         seed.bootstrap_tokens(home, state)
+        ensure_ui_users(home, state)
         servers: list[Server] = []
         try:
             hub = start_hub(options.host, options.hub_port, home.hub_db, home.log("hub"))
