@@ -77,8 +77,9 @@ def _text(event: Event, entry: Entry | None) -> str:
 @click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @click.option("--bank", "bank_names", multiple=True, metavar="NAME",
               help="Match against this bank (repeatable; default: every bank).")
-@click.option("--fps", type=click.FloatRange(0.1, 30), default=2.0, show_default=True,
-              help="Frames per second of each stream that are hashed and matched.")
+@click.option("--fps", type=click.FloatRange(0, 60), default=0.0, show_default=True,
+              help="Frames per second of each stream that are hashed and matched; 0: every "
+              "decoded frame (fastest detection of moving footage).")
 @click.option("--decode", "decode_mode", type=click.Choice(DECODE_MODES), default="auto",
               show_default=True,
               help="auto: keyframes only when the GOP is short enough, else a fast decode "

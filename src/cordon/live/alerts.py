@@ -32,8 +32,9 @@ class AlertRules:
     static_span: float = 1.0
     # Seconds of stream time within which the hits of one run must fall.
     window: float = 8.0
-    # Allowed drift of the ref/stream offset between hits of one run (seconds).
-    tolerance: float = 1.5
+    # Allowed drift of the ref/stream offset between hits of one run (seconds). Every decoded
+    # frame is hashed, so hits land within a frame or two of their banked instants.
+    tolerance: float = 0.5
     update_interval: float = 10.0
     lost_after: float = 30.0
 

@@ -102,7 +102,7 @@ class _StreamWorker:
         self.clock = StreamClock()
         self.tracker = AlertTracker(
             self._config.rules,
-            sample_period=1.0 / self._config.reader.fps if self._config.reader.fps else 0.1,
+            sample_period=1.0 / self._config.reader.fps if self._config.reader.fps else 1 / 30,
         )
         self.frames_decoded = 0
         self.frames_hashed = 0

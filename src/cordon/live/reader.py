@@ -38,7 +38,6 @@ from av.video.reformatter import VideoReformatter
 from cordon.errors import MediaError
 from cordon.live.sources import Source, SourceKind
 from cordon.media.limits import MediaLimits
-from cordon.signals.vpdq import _hashing_size
 
 DECODE_MODES = ("auto", "fast", "full", "key")
 # A stream whose packets keep failing to decode has changed codec or is garbage.
@@ -54,7 +53,14 @@ class StreamEnded(Exception):
 
 @dataclass(frozen=True)
 class ReaderConfig:
-    fps: float = 2.0
+    # Frames hashed per second at most; 0: every decoded frame (see `cordon.live` docs: banked
+    # video is usually hashed at 1 frame per second, and in moving footage only the live frames
+    # within a frame or two of a banked instant match it).
+    fps: float = 0.0
+    # Frames are area-reduced by a whole factor to at least this many pixels on the short
+    # side before PDQ (PDQ works on 64x64 after its own filtering: 180 px keeps the hash of a
+    # 720p frame within a few bits of the full-size one, at a tenth of the cost).
+    hash_side: int = 180
     decode: str = "auto"
     open_timeout: float = 10.0
     read_timeout: float = 5.0
@@ -281,7 +287,7 @@ class StreamReader:
         return anchor
 
     def _sample(self, frame: av.VideoFrame, t: float) -> Sample:
-        size = _hashing_size(frame.width, frame.height)
+        size = _reduced_size(frame.width, frame.height, self.config.hash_side)
         if size is None:
             rgb = frame.to_ndarray(format="rgb24")
         else:
@@ -289,6 +295,13 @@ class StreamReader:
                 frame, format="rgb24", width=size[0], height=size[1], interpolation="AREA"
             ).to_ndarray()
         return Sample(t, rgb, time.monotonic(), frame.width, frame.height)
+
+
+def _reduced_size(width: int, height: int, side: int) -> tuple[int, int] | None:
+    factor = min(width, height) // max(1, side)
+    if factor < 2:
+        return None
+    return width // factor, height // factor
 
 
 def _seconds(pts: int | None, time_base: Fraction | None) -> float | None:

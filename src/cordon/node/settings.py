@@ -39,10 +39,11 @@ class NodeSettings:
     token_cache_seconds: float = 1.0
     # Live streams (`/v1/streams`): how many one node process watches at once (further start
     # requests are refused), the networks whose private addresses may be watched (CIDR
-    # strings; none by default), frames hashed per second, and the connect/read timeout.
+    # strings; none by default), frames hashed per second (0: every decoded frame), and the
+    # connect/read timeout.
     stream_max: int = 32
     stream_allow_networks: tuple[str, ...] = ()
-    stream_fps: float = 2.0
+    stream_fps: float = 0.0
     stream_timeout: float = 10.0
     stream_max_reconnects: int = 5
     # Per-signal match thresholds (signal type -> threshold); defaults otherwise.
