@@ -8,7 +8,8 @@ HTTP. Fixtures other browser tests reuse:
   named after their role (`node_site.user("reviewer")` creates one);
 - `node_page(role)`: a new page logged in to `node_site` with that node role;
 - `new_page()`: a new page in a fresh browser context, not logged in;
-- `screenshot(page, name)`: writes docs/screenshots/<name>.png for the docs.
+- `screenshot(page, name)`: writes docs/screenshots/<name>.png for the docs;
+- `assert_accessible(page)`: the basic accessibility rules of docs/ui.md hold on the page.
 
 Chromium comes from scripts/ensure-chromium (run by scripts/test); the tests skip, saying
 why, only when it cannot be installed.
@@ -143,6 +144,39 @@ def screenshot() -> Callable[[Page, str], Path]:
         return path
 
     return take
+
+
+_ACCESSIBILITY = """() => {
+  const problems = [];
+  const named = (el) => (el.labels && el.labels.length) || el.getAttribute("aria-label")
+      || el.getAttribute("aria-labelledby") || el.getAttribute("title");
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    if (!named(el)) problems.push(`unlabelled ${el.tagName.toLowerCase()} ${el.name}`);
+  }
+  for (const el of document.querySelectorAll("button, a[href]")) {
+    if (!(el.innerText.trim() || el.getAttribute("aria-label"))) {
+      problems.push(`unnamed ${el.tagName}`);
+    }
+  }
+  for (const el of document.querySelectorAll("img:not([alt])")) problems.push("img without alt");
+  if (document.querySelectorAll("h1").length !== 1) problems.push("not exactly one h1");
+  if (!document.querySelector("main")) problems.push("no main landmark");
+  if (!document.documentElement.lang) problems.push("no lang on html");
+  if (!document.title.trim()) problems.push("no title");
+  const ids = [...document.querySelectorAll("[id]")].map((el) => el.id);
+  for (const id of new Set(ids)) {
+    if (ids.filter((x) => x === id).length > 1) problems.push(`duplicate id ${id}`);
+  }
+  return problems;
+}"""
+
+
+def assert_accessible(page: Page) -> None:
+    """Labels on every field, names on every button and link, one h1, a main landmark, a
+    language and a title, unique ids (what can be checked without a screen reader)."""
+    problems = page.evaluate(_ACCESSIBILITY)
+    assert not problems, f"{page.url}: {problems}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import assert_accessible, log_in
 from tests.media_factory import write_image
 from tests.web_support import HubUi
 
@@ -43,6 +43,7 @@ def test_build_a_bank_from_files_search_and_review(
     page = new_page()
     page.goto(f"{hub_site.url}/ui/")
     page.wait_for_url(re.compile(r"/ui/login\?next="))
+    assert_accessible(page)
     screenshot(page, "hub-login")
     log_in(page, hub_site.url, "cora")
     _create_bank(page, "tcap-demo", "Attack footage shared by members")
@@ -57,6 +58,7 @@ def test_build_a_bank_from_files_search_and_review(
     for row in range(3):
         assert "entry #" in results.nth(row).inner_text()
         assert "pdq" in results.nth(row).inner_text()
+    assert_accessible(page)
     screenshot(page, "hub-bank-from-files")
     # The hub holds the signals only: the MD5 of a file finds its entry.
     md5 = hashlib.md5(files[1].read_bytes()).hexdigest()
@@ -73,6 +75,7 @@ def test_build_a_bank_from_files_search_and_review(
     page.get_by_label("Contributor").fill("bob")
     page.get_by_role("button", name="Search").click()
     assert "No entries." in page.inner_text("main")
+    assert_accessible(page)
     screenshot(page, "hub-entries-search")
     # Another member confirms an entry; its contributor withdraws it.
     page.goto(f"{hub_site.url}/ui/entries?hash={md5}")
@@ -87,6 +90,7 @@ def test_build_a_bank_from_files_search_and_review(
     assert "Your feedback is recorded." in ada.inner_text("main")
     assert "1 confirmed" in ada.inner_text("main")
     assert "seen on our platform" in ada.inner_text("main")
+    assert_accessible(ada)
     screenshot(ada, "hub-entry")
     page.goto(entry_url)
     page.get_by_role("button", name="Withdraw the entry").click()
@@ -95,7 +99,12 @@ def test_build_a_bank_from_files_search_and_review(
     ada.goto(f"{hub_site.url}/ui/")
     assert "tcap-demo" in ada.inner_text("main")
     assert ada.locator("svg.chart").count() >= 4
+    assert_accessible(ada)
     screenshot(ada, "hub-dashboard")
+    ada.goto(f"{hub_site.url}/ui/banks/tcap-demo")
+    assert_accessible(ada)
+    ada.goto(f"{hub_site.url}/ui/banks")
+    assert_accessible(ada)
 
 
 def test_members_tokens_and_the_audit_log(
@@ -113,6 +122,7 @@ def test_members_tokens_and_the_audit_log(
         page.goto(f"{hub_site.url}/ui/members")
         row = page.locator("tr", has_text="newco")
         assert "reader" in row.inner_text()
+        assert_accessible(page)
         screenshot(page, "hub-members")
         row.get_by_role("button", name=re.compile("Revoke token")).click()
         assert "is revoked" in page.inner_text("main")
@@ -134,6 +144,7 @@ def test_members_tokens_and_the_audit_log(
     page.get_by_role("button", name="Filter").click()
     rows = page.locator("table tbody tr")
     assert rows.count() == 1 and "admin" in rows.first.inner_text()
+    assert_accessible(page)
     screenshot(page, "hub-audit")
 
 
