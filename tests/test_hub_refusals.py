@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from tests.test_hub_support import PDQ_A, RunningHub, hub, make_bank
+from cordon.hub.settings import HubSettings
+from tests.test_hub_support import PDQ_A, RunningHub, hub, make_bank, serve
 
 __all__ = ["hub"]
 
@@ -87,3 +88,18 @@ def test_refusals_can_be_filtered_in_the_audit_log(hub: RunningHub) -> None:
         page = admin.get("/v1/audit", params={"action": "request.forbidden",
                                               "member": "carol"}).json()
     assert [r["object"] for r in page["records"]] == ["POST /v1/banks"]
+
+
+def test_made_up_tokens_share_one_budget_per_address(database_url: str) -> None:
+    settings = HubSettings(database_url=database_url, rate_limit=0.01, rate_burst=3)
+    for running in serve(database_url, settings):
+        running.add_member("admin", "admin")
+        with running.client() as client:
+            answers = [client.get("/v1/banks", headers={"Authorization": f"Bearer made-up-{i}"}
+                                  ).status_code for i in range(5)]
+            assert answers == [401, 401, 401, 429, 429]
+            assert client.get("/v1/banks").status_code == 429  # no token: the same budget
+        # A valid token keeps its own budget.
+        with running.client("admin") as admin:
+            records = admin.get("/v1/audit", params={"object": "GET /v1/banks"}).json()
+        assert [r["action"] for r in records["records"]] == ["request.unauthenticated"] * 3

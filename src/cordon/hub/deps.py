@@ -37,10 +37,11 @@ async def current_member(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> MemberRow:
+    limiter: RateLimiter = request.app.state.limiter
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        _limit_refusals(request, limiter)
         raise Unauthorized("missing bearer token: send Authorization: Bearer TOKEN")
     token = credentials.credentials
-    limiter: RateLimiter = request.app.state.limiter
     # Keyed by the token's digest: the token itself stays out of every data structure.
     key = digest(token)
     wait = limiter.take(key)
@@ -52,10 +53,20 @@ async def current_member(
         # For the audit record of the refusal (`cordon.hub.denials`): a revoked token
         # still names its member.
         request.state.refused_token_digest = key
+        _limit_refusals(request, limiter)
         raise Unauthorized("invalid or revoked token")
     request.state.member = member.name
     request.state.member_row = member
     return member
+
+
+def _limit_refusals(request: Request, limiter: RateLimiter) -> None:
+    """Requests without a valid token share one budget per client address: each refusal is
+    an audit record, and new made-up tokens would otherwise each get a fresh budget. Over
+    it, the answer is 429 and nothing is recorded."""
+    wait = limiter.take(f"refused:{client_address(request)}")
+    if wait > 0:
+        raise RateLimited(wait)
 
 
 Member = Annotated[MemberRow, Depends(current_member)]
