@@ -359,3 +359,13 @@ def test_the_vault_is_made_on_first_use_with_a_private_key(tmp_path: Path) -> No
     with pytest.raises(CordonError, match="invalid evidence name"):
         vault.get("../moderation")
     assert vault.delete(name) and not vault.delete(name)
+
+
+def test_the_vault_sits_beside_a_sqlite_store_unless_told_otherwise(tmp_path: Path) -> None:
+    from cordon.node.moderation.settings import ModerationSettings, beside_store
+
+    assert beside_store(ModerationSettings(), str(tmp_path / "node.db")).data_dir == (
+        tmp_path / "node-moderation")
+    assert beside_store(ModerationSettings(data_dir=tmp_path / "x"), "/a/b.db").data_dir == (
+        tmp_path / "x")
+    assert beside_store(ModerationSettings(), ":memory:").data_dir is None

@@ -15,15 +15,18 @@ from cordon.errors import CordonError
 def _context(database_url: str | None) -> Any:
     from cordon.cli.hub_cmd import _database_url
     from cordon.node.moderation.context import Context
-    from cordon.node.moderation.settings import from_env
+    from cordon.node.moderation.settings import beside_store, from_env
     from cordon.node.moderation.vault import Vault
     from cordon.node.service import Node
     from cordon.node.settings import NodeSettings
     from cordon.store import Store
 
     url = _database_url(database_url)
+    store = Store(url)
     settings = from_env()
-    return Context(Node(Store(url), NodeSettings(database_url=url)), settings, Vault(settings))
+    if store.dialect == "sqlite":
+        settings = beside_store(settings, store.url.database)
+    return Context(Node(store, NodeSettings(database_url=url)), settings, Vault(settings))
 
 
 @click.command("report")

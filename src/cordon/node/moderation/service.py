@@ -9,7 +9,7 @@ import threading
 
 from cordon.node.moderation import preservation, queue
 from cordon.node.moderation.context import Context
-from cordon.node.moderation.settings import ModerationSettings, from_env
+from cordon.node.moderation.settings import ModerationSettings, beside_store, from_env
 from cordon.node.moderation.vault import Vault
 from cordon.node.service import Node
 
@@ -20,6 +20,8 @@ REVIEW_POLL_SECONDS = 1.0
 class Moderation:
     def __init__(self, node: Node, settings: ModerationSettings | None = None) -> None:
         settings = settings or from_env()
+        if node.store.dialect == "sqlite":
+            settings = beside_store(settings, node.store.url.database)
         self.ctx = Context(node, settings, Vault(settings))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

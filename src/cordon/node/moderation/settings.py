@@ -8,7 +8,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ModerationSettings:
-    # Encrypted content and the key file live here (default: <CORDON_HOME>/moderation).
+    # Encrypted content and the key file live here (default: next to a SQLite database,
+    # `<name>-moderation/`; with PostgreSQL `<CORDON_HOME>/moderation`).
     data_dir: Path | None = None
     # A Fernet key file (urlsafe base64, 32 bytes); created in data_dir when absent.
     key_file: Path | None = None
@@ -49,3 +50,15 @@ def from_env() -> ModerationSettings:
     return ModerationSettings(data_dir=Path(data_dir) if data_dir else None,
                               key_file=Path(key_file) if key_file else None,
                               timezone=timezone or "UTC")
+
+
+def beside_store(settings: ModerationSettings, database: str | None) -> ModerationSettings:
+    """The settings with a data directory next to a SQLite database file when none is set,
+    so that each node's content stays with its own store."""
+    from dataclasses import replace
+
+    if settings.data_dir is not None or not database or database == ":memory:" \
+            or database.startswith("file:"):
+        return settings
+    path = Path(database)
+    return replace(settings, data_dir=path.parent / f"{path.stem}-moderation")
