@@ -119,3 +119,44 @@ def test_one_failing_write_does_not_fail_the_others_of_its_transaction(
         assert keys == {"a", "b", "c", "dup"}
         with pytest.raises(CordonError):
             group.run(lambda conn: None)
+
+
+def test_the_short_path_answers_as_the_full_path_does(node: RunningNode) -> None:
+    body = {"signals": {"pdq": PDQ_A}}
+    _, token = node.node.create_token("new")
+    with node.client(token) as client:
+        # Not in the token cache yet: the full path authenticates it (and reloads the cache).
+        full = client.post("/v1/match", json=body)
+        short = client.post("/v1/match", json=body)
+    assert full.status_code == short.status_code == 200
+    assert full.json() == short.json()
+    assert short.json()["matches"] == short.json()["actions"] == []
+    assert short.headers["content-type"] == full.headers["content-type"] == "application/json"
+    with node.client() as client:
+        for bad, code in (({"signals": {"pdq": "xyz"}}, 422), ({"signals": {}}, 422),
+                          ({"signals": {"pdq": PDQ_A}, "extra": 1}, 422),
+                          ({"signals": {f"s{i}": PDQ_A for i in range(17)}}, 422)):
+            response = client.post("/v1/match", json=bad)
+            assert response.status_code == code, (bad, response.text)
+            assert "detail" in response.json()
+        huge = b'{"signals": {"pdq": "' + b"0" * (5 << 20) + b'"}}'
+        assert client.post("/v1/match", content=huge, headers={
+            "Content-Type": "application/json"}).status_code == 413
+    with node.client("cdn_not-a-token") as client:
+        response = client.post("/v1/match", json=body)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_busy_index_does_not_stall_other_requests(node: RunningNode) -> None:
+    with node.client() as client:
+        assert client.post("/v1/match", json={"signals": {"pdq": PDQ_A}}).status_code == 200
+    lock = node.node._lock
+    with ThreadPoolExecutor(1) as pool, lock:
+        waiting = pool.submit(lambda: node.client().post(
+            "/v1/match", json={"signals": {"pdq": PDQ_A}}).status_code)
+        time.sleep(0.3)
+        with node.client() as client:
+            assert client.get("/healthz").status_code == 200  # the event loop is free
+        assert not waiting.done()
+    assert waiting.result(10) == 200

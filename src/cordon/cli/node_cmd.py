@@ -48,15 +48,26 @@ def node_group() -> None:
 @click.option("--allow-stream-network", "stream_networks", multiple=True, metavar="CIDR",
               help="A private network whose live streams may be watched (repeat; default: "
               "none).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes on the port, each with its own index; one follows the "
+                   "hub and delivers webhooks, the others read its changes from the store.")
+@click.option("--tail-interval", type=click.FloatRange(0.01, 10), default=0.1,
+              show_default=True,
+              help="With --workers: seconds between two reads of the other processes' "
+                   "changes.")
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log a line per request (costly at thousands of requests a second).")
 def serve_command(host: str, port: int, database_url: str | None, hub_url: str, token: str,
                   follow: tuple[str, ...], no_hub: bool, poll_interval: float,
                   max_upload: int, allow_networks: tuple[str, ...], max_streams: int,
-                  stream_networks: tuple[str, ...]) -> None:
+                  stream_networks: tuple[str, ...], workers: int, tail_interval: float,
+                  access_log: bool) -> None:
     """Run the node service (API docs at /docs, OpenAPI at /openapi.json)."""
     import ipaddress
 
     import uvicorn
 
+    from cordon.hub.runtime import KEEP_ALIVE_SECONDS, tune_gc
     from cordon.node.app import create_app
     from cordon.store import Store
 
@@ -80,7 +91,37 @@ def serve_command(host: str, port: int, database_url: str | None, hub_url: str, 
     where = "no hub" if no_hub else f"hub {hub_url}"
     click.echo(f"cordon node on http://{host}:{port} with {store.display_url}, following "
                f"{where}", err=True)
-    uvicorn.run(create_app(settings, store), host=host, port=port, log_level="info")
+    if workers > 1:
+        store.close()
+        _serve_workers(settings, host, port, workers, tail_interval, access_log)
+        return
+    app = create_app(settings, store)
+    tune_gc()
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
+
+
+def _serve_workers(settings: NodeSettings, host: str, port: int, workers: int,
+                   tail_interval: float, access_log: bool) -> None:
+    import dataclasses
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from cordon.hub.runtime import KEEP_ALIVE_SECONDS
+    from cordon.node.workers import settings_to_environment
+
+    handle, lock_path = tempfile.mkstemp(prefix="cordon-node-leader-")
+    os.close(handle)
+    try:
+        settings_to_environment(dataclasses.replace(settings, leader_lock=lock_path,
+                                                    tail_seconds=tail_interval))
+        uvicorn.run("cordon.node.workers:app_from_environment", factory=True, host=host,
+                    port=port, workers=workers, log_level="info", access_log=access_log,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    finally:
+        os.unlink(lock_path)
 
 
 @node_group.command("sync")

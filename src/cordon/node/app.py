@@ -17,6 +17,7 @@ from cordon.http_errors import add_common_error_handlers
 from cordon.hub.client import HubClientError
 from cordon.hub.metrics import MetricsMiddleware
 from cordon.node.deps import Unauthorized
+from cordon.node.fast_match import FastMatch
 from cordon.node.follower import HubFollower
 from cordon.node.incident_routes import router as incident_router
 from cordon.node.incidents import NodeIncidents
@@ -28,6 +29,7 @@ from cordon.node.service import Node, NodeError
 from cordon.node.settings import NodeSettings
 from cordon.node.streams import StreamService
 from cordon.node.webhooks import DeliveryWorker
+from cordon.node.workers import Leadership, LocalTail
 from cordon.store import Store
 from cordon.web.node_ui import mount_node_ui
 
@@ -55,15 +57,26 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     moderation = Moderation(node)
     live = StreamService(node)
     loaded = threading.Event()
+    # Several processes (cordon.node.workers): one leads, every one tails the others' writes.
+    leadership = Leadership(settings.leader_lock)
+    tail = LocalTail(node, settings.tail_seconds) if settings.tail_seconds > 0 else None
+    node.track_changes = tail is not None
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        count = await run_in_threadpool(node.load)
-        loaded.set()
-        log.info("indexed %d entries", count)
+    def lead() -> None:
         if follower is not None:
             follower.start()
         worker.start()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if tail is not None:
+            await run_in_threadpool(tail.mark_loaded)
+        count = await run_in_threadpool(node.load)
+        loaded.set()
+        log.info("indexed %d entries", count)
+        leadership.start(lead)
+        if tail is not None:
+            tail.start()
         await run_in_threadpool(incidents.start)
         await run_in_threadpool(live.start)
         moderation.start()
@@ -75,6 +88,9 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
             if follower is not None:
                 await run_in_threadpool(follower.stop)
             await run_in_threadpool(worker.stop)
+            if tail is not None:
+                await run_in_threadpool(tail.stop)
+            await run_in_threadpool(node.match_log.close)
             await run_in_threadpool(node.match_log.close)
             await run_in_threadpool(moderation.stop)
 
@@ -116,4 +132,6 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     mount_node_ui(app, node)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost: plain signal queries that match nothing skip the framework altogether.
+    app.add_middleware(FastMatch, node=node, metrics=metrics)
     return app

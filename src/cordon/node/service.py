@@ -18,7 +18,7 @@ from cordon.banks.records import check_bank_name
 from cordon.errors import CordonError
 from cordon.hub import cursor as cursors
 from cordon.hub.tokens import digest
-from cordon.matching import Matcher
+from cordon.matching import Matcher, SignalMatch
 from cordon.node import mirror
 from cordon.node.group_commit import GroupCommit
 from cordon.node.rules import ACTIONS, Rule, evaluate
@@ -76,12 +76,18 @@ class Node:
         self._follow = frozenset(self.settings.follow) if self.settings.follow else None
         self.outbox_ready = threading.Event()
         self._rules: list[Rule] | None = None
+        self.tokens = TokenCache(self._live_tokens, max_age=self.settings.token_cache_seconds)
         # Called (without arguments) after the indexed entries changed, e.g. to refresh the
         # index of the live-stream monitor.
         self.on_change: list[Callable[[], None]] = []
         self.tokens = TokenCache(self._live_tokens, max_age=self.settings.token_cache_seconds)
         # Matches are recorded before their response is sent, many per transaction.
         self.match_log = GroupCommit(self.plain_write)
+        # With several processes, the change numbers this one wrote (their entries are
+        # indexed here already; the local tail skips them).
+        self.track_changes = False
+        self._written: list[range] = []
+        self._written_lock = threading.Lock()
         # The rules of the crisis mode of open incidents (see cordon.node.incidents).
         self.crisis_rules: list[Rule] = []
 
@@ -170,10 +176,32 @@ class Node:
             stored = mirror.read_state(writer.connection, mirror.CURSOR_KEY)
             if stored is not None and cursors.decode(stored) >= cursors.decode(cursor):
                 return 0  # a page this node has already applied
+            first = writer.next_seqs(0).start
             mirror.MirrorWriter(writer, self._follow).apply(items, applied)
             mirror.write_state(writer.connection, mirror.CURSOR_KEY, cursor)
+            written = range(first, writer.next_seqs(0).start)
+        # Only once committed: a rolled-back transaction's numbers are handed out again.
+        self._note_changes(written)
         self._update_matcher(applied)
         return applied.changed
+
+    # --- other processes of this node (cordon.node.workers) --------------------------------
+    def _note_changes(self, seqs: range) -> None:
+        if seqs and self.track_changes:
+            with self._written_lock:
+                self._written.append(seqs)
+
+    def wrote_change(self, seq: int) -> bool:
+        """Whether this process wrote change number `seq` (and indexed it already)."""
+        return any(seq in seqs for seqs in self._written)
+
+    def forget_changes_upto(self, seq: int) -> None:
+        with self._written_lock:
+            self._written = [s for s in self._written if s.stop - 1 > seq]
+
+    def reindex(self, entry_ids: Sequence[int]) -> None:
+        """Index these entries as the store holds them now (live, changed or withdrawn)."""
+        self._reindex(entry_ids)
 
     def apply_priority(self, items: list[Mapping[str, Any]]) -> int:
         """Apply entries pushed ahead of the cursor (an incident's): by hub entry id and change
@@ -194,6 +222,16 @@ class Node:
             rules = self._rules = [Rule.of(r.id, r.name, r.action, r.conditions) for r in rows]
         crisis = self.crisis_rules
         return [*crisis, *rules] if crisis else rules
+
+    def quick_find(self, signals: Mapping[str, Any]) -> list[SignalMatch] | None:
+        """The matcher's raw hits, or None when a write holds the matcher at this instant:
+        for callers that must not wait (the event loop)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.matcher.match(signals)
+        finally:
+            self._lock.release()
 
     def find(self, signals: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Matches of parsed signal values, described, best first (nothing recorded)."""

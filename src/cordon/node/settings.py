@@ -37,6 +37,11 @@ class NodeSettings:
     # Live tokens are kept in memory and read again this often: a token revoked by another
     # process on the same database stops working within this many seconds.
     token_cache_seconds: float = 1.0
+    # Several processes on one port (`serve --workers N`): the file whose lock makes one
+    # process the leader (it follows the hub and delivers webhooks), and how often every
+    # process reads the entries the others wrote (0: a single process, no reading).
+    leader_lock: str | None = None
+    tail_seconds: float = 0.0
     # Live streams (`/v1/streams`): how many one node process watches at once (further start
     # requests are refused), the networks whose private addresses may be watched (CIDR
     # strings; none by default), frames hashed per second (0: every decoded frame), and the

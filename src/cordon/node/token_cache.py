@@ -47,6 +47,13 @@ class TokenCache:
             found = self._names.get(key)
         return found
 
+    def peek(self, token: str) -> str | None:
+        """The name of a live token from memory alone, or None (unknown, or the cache is
+        due for a reload): never reads the store, so the event loop may call it."""
+        if not self.fresh():
+            return None
+        return self._names.get(digest(token))
+
     def invalidate(self) -> None:
         """Forget what was loaded: the next lookup reads the store."""
         self._generation += 1

@@ -1,0 +1,132 @@
+"""The short path of `POST /v1/match` by signals: the node's most frequent request, answered
+without the framework's routing, dependency and validation layers.
+
+It takes only the plain case: a JSON body `{"signals": {...}}` that parses, a bearer token the
+in-memory token cache knows, and an index that no write holds at that instant. A query that
+matches nothing (nearly all of them) is answered here, on the event loop: an index lookup
+is a fraction of a millisecond, and there are no rules to apply and nothing to record.
+Every other request (a match, which the rules, the match log and the webhooks must see; a
+malformed or unauthorised request; a busy index) goes on unchanged to the application with
+its body replayed, so answers keep exactly the shapes and statuses of the documented API.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cordon.errors import CordonError
+from cordon.node.metrics import NodeMetrics
+from cordon.node.routes.match import parse_signals
+from cordon.node.service import Node
+from cordon.signals import get_signal_type
+
+_PATH = "/v1/match"
+_MAX_SIGNALS = 16
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class FastMatch:
+    def __init__(self, app: ASGIApp, node: Node, metrics: NodeMetrics | None = None) -> None:
+        self.app = app
+        self.node = node
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != _PATH:
+            await self.app(scope, receive, send)
+            return
+        content_type = authorization = b""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"authorization":
+                authorization = value
+        caller = await self._caller(authorization)
+        if caller is None or not content_type.lower().startswith(b"application/json"):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        received, body = await self._body(receive)
+        signals = None if body is None else self._signals(body)
+        if signals is None:
+            await self.app(scope, _replay(received, receive), send)
+            return
+        if self.node.quick_find(signals) != []:
+            # A match (rules, match log, webhooks) or a busy index: the full path.
+            await self.app(scope, _replay(received, receive), send)
+            return
+        query = {n: get_signal_type(n).to_json(v) for n, v in signals.items()}
+        payload = orjson.dumps({"signals": query, "matches": [], "actions": []})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_JSON_HEADERS,
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+        if self.metrics is not None:
+            self.metrics.requests.labels("POST", _PATH, "200").inc()
+            self.metrics.latency.labels("POST", _PATH).observe(time.perf_counter() - start)
+
+    async def _caller(self, authorization: bytes) -> str | None:
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        tokens = self.node.tokens
+        if not tokens.fresh():
+            # Due for a reload: read the store on a worker thread, not on the event loop.
+            await run_in_threadpool(tokens.name, token)
+        return tokens.peek(token)
+
+    async def _body(self, receive: Receive) -> tuple[list[Message], bytes | None]:
+        """The messages read and the whole body, or None when it is too large (or the
+        client went away) for the short path."""
+        received: list[Message] = []
+        chunks: list[bytes] = []
+        size = 0
+        limit = self.node.settings.max_json_bytes
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                return received, None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > limit:
+                return received, None
+            if not message.get("more_body", False):
+                return received, b"".join(chunks)
+
+    @staticmethod
+    def _signals(body: bytes) -> dict[str, Any] | None:
+        """Parsed signal values of a well-formed `{"signals": {...}}`, else None."""
+        try:
+            given = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(given, dict) or given.keys() != {"signals"}:
+            return None
+        signals = given["signals"]
+        if not isinstance(signals, dict) or not 0 < len(signals) <= _MAX_SIGNALS or not all(
+                isinstance(v, (str, dict)) for v in signals.values()):
+            return None
+        try:
+            return parse_signals(signals)
+        except CordonError:
+            return None
+
+
+def _replay(received: list[Message], receive: Receive) -> Receive:
+    """A receive channel that gives back what was read, then the rest of the request."""
+    pending = list(received)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
