@@ -80,7 +80,13 @@ def write_state(connection: Connection, key: str, value: str) -> None:
 def _drafts(signals: Mapping[str, Any]) -> list[SignalDraft]:
     """The entry's signals as the store keeps them. A signal type this node does not know is
     left out (a newer hub may share more types than an older node understands)."""
-    drafts: list[SignalDraft] = []
+    return [draft for draft, _ in _values(signals)]
+
+
+def _values(signals: Mapping[str, Any]) -> list[tuple[SignalDraft, Any]]:
+    """Each valid signal value of an entry as the store keeps it and parsed for the index
+    (parsed once: a catch-up parses hundreds of thousands)."""
+    out: list[tuple[SignalDraft, Any]] = []
     for name, given in signals.items():
         values = given if isinstance(given, list) else [given]
         try:
@@ -90,10 +96,15 @@ def _drafts(signals: Mapping[str, Any]) -> list[SignalDraft]:
             continue
         for value in values:
             try:
-                drafts.append(signal_draft(signal, value))
+                if isinstance(value, str):
+                    parsed = signal.parse(value)
+                    out.append((SignalDraft.of(signal.name, signal.format(parsed)), parsed))
+                else:
+                    draft = signal_draft(signal, value)
+                    out.append((draft, _parsed(draft)[1]))
             except (CordonError, TypeError, ValueError) as exc:
                 log.warning("hub entry carries an invalid %s value (%s); left out", name, exc)
-    return drafts
+    return out
 
 
 def _parsed(draft: SignalDraft) -> tuple[str, Any]:
@@ -159,15 +170,15 @@ class MirrorWriter:
 
     def _insert_fresh(self, items: list[Mapping[str, Any]], applied: Applied) -> None:
         """Write hub entries not mirrored yet (distinct hub ids) with multi-row inserts."""
-        kept: list[tuple[Mapping[str, Any], int, list[SignalDraft], bool]] = []
+        kept: list[tuple[Mapping[str, Any], int, list[tuple[SignalDraft, Any]], bool]] = []
         for item in items:
             out_of_scope = self.follow is not None and item["bank"] not in self.follow
             if out_of_scope:
                 applied.skipped += 1
                 continue
-            drafts = _drafts(item.get("signals") or {})
-            live = not item.get("withdrawn") and bool(drafts)
-            kept.append((item, self._bank_id(str(item["bank"])), drafts, live))
+            values = _values(item.get("signals") or {})
+            live = not item.get("withdrawn") and bool(values)
+            kept.append((item, self._bank_id(str(item["bank"])), values, live))
         if not kept:
             return
         connection = self.connection
@@ -180,7 +191,7 @@ class MirrorWriter:
         # The hub keeps a value in one entry of a bank; should a stale copy hold it here (or
         # an earlier entry of this run), the newer entry wins.
         signal_rows: dict[tuple[int, str, str], tuple[Any, ...]] = {}
-        for (item, bank_id, drafts, live), entry_id, seq in zip(kept, ids, seqs, strict=True):
+        for (item, bank_id, values, live), entry_id, seq in zip(kept, ids, seqs, strict=True):
             hub_id = int(item["id"])
             entry_rows.append((entry_id, bank_id, item.get("content_type"), f"hub:{hub_id}",
                                item.get("note"), now, now, None if live else now, seq))
@@ -188,15 +199,16 @@ class MirrorWriter:
                                 cursors.decode(str(item["change"])), item.get("incident"),
                                 item.get("contributor"), bool(item.get("disputed")),
                                 item.get("feedback")))
-            unique = {d.key: d for d in drafts}
-            for d in unique.values():
+            unique = {d.key: (d, parsed) for d, parsed in values}
+            for d, _ in unique.values():
                 signal_rows[(bank_id, d.signal_type, d.lookup)] = (
                     d.lookup, bank_id, d.signal_type, entry_id, d.value, d.detail)
             label_rows.extend((entry_id, label)
                               for label in sorted({str(x) for x in item.get("labels") or []}))
             if live:
                 applied.dropped.discard(entry_id)
-                applied.live[entry_id] = [_parsed(d) for d in unique.values()]
+                applied.live[entry_id] = [(d.signal_type, parsed)
+                                          for d, parsed in unique.values()]
             else:
                 applied.dropped.add(entry_id)
         self._drop_stale_signals(signal_rows)
