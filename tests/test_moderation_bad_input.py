@@ -369,3 +369,17 @@ def test_the_vault_sits_beside_a_sqlite_store_unless_told_otherwise(tmp_path: Pa
     assert beside_store(ModerationSettings(data_dir=tmp_path / "x"), "/a/b.db").data_dir == (
         tmp_path / "x")
     assert beside_store(ModerationSettings(), ":memory:").data_dir is None
+
+
+def test_multipart_boundaries_keep_their_case(mod: ModerationNode) -> None:
+    boundary = "----WebKitFormBoundaryAbCdEf123"
+    parts = [("reason", "behaviour:glorification"), ("explanation", "x"), ("good_faith", "on")]
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                    .encode() for k, v in parts)
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+             f'filename="p.jpg"\r\nContent-Type: image/jpeg\r\n\r\n').encode()
+    body += photo(61) + f"\r\n--{boundary}--\r\n".encode()
+    with mod.client() as public:
+        response = public.post("/v1/reports", content=body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 201, response.text

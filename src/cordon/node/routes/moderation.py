@@ -116,12 +116,14 @@ def report_from_form(fields: list[tuple[str, str]]) -> reports.ReportIn:
 
 async def receive_report(request: Request, ctx: Context, principal: Principal | None
                          ) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "").lower()
+    # The boundary is case-sensitive (browsers send mixed case): only compare lowercased.
+    raw_type = request.headers.get("content-type", "")
+    content_type = raw_type.lower()
     upload: IO[bytes] | None = None
     name = None
     limit = min(ctx.settings.max_report_upload_bytes, ctx.node.settings.max_upload_bytes)
     if content_type.startswith("multipart/form-data"):
-        fields, upload, name = await parse_report_form(content_type, request.stream(), limit)
+        fields, upload, name = await parse_report_form(raw_type, request.stream(), limit)
         try:
             body = report_from_form(fields)
         except NodeError:

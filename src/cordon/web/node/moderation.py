@@ -86,7 +86,9 @@ async def report_page(request: Request, _user: OptionalUser) -> Response:
 @router.post("/report")
 async def report_submit(request: Request, user: OptionalUser) -> Response:
     ctx = _ctx(request)
-    content_type = request.headers.get("content-type", "").lower()
+    # The boundary is case-sensitive (browsers send mixed case): only compare lowercased.
+    raw_type = request.headers.get("content-type", "")
+    content_type = raw_type.lower()
     if not content_type.startswith("multipart/form-data"):
         return _public_page(request, "moderation/report_form.html", 415, reasons=_reasons(),
                             error="send the form as multipart/form-data", values={})
@@ -94,7 +96,7 @@ async def report_submit(request: Request, user: OptionalUser) -> Response:
     upload = None
     values: dict[str, str] = {}
     try:
-        fields, upload, name = await parse_report_form(content_type, request.stream(), limit)
+        fields, upload, name = await parse_report_form(raw_type, request.stream(), limit)
         values = {k: v[:FORM_FIELD_MAX] for k, v in fields if k != "csrf_token"}
         if not _public_csrf_ok(request, dict(fields).get("csrf_token")):
             return _public_page(request, "moderation/report_form.html", 403, reasons=_reasons(),
