@@ -9,6 +9,10 @@
 - `HlsPublisher` muxes a file in real time into a live HLS playlist (PyAV's HLS muxer) in a
   directory served over HTTP.
 - `SilentServer` accepts connections and never answers (a stream that never starts).
+- `RtmpServer` runs nginx with its RTMP module (Debian: `nginx-light libnginx-mod-rtmp`) on a
+  loopback port, and `RtmpPublisher` pushes a file to it in real time, as OBS does; PyAV
+  cannot serve RTMP itself (it opens output URLs without protocol options, so FFmpeg's
+  `listen` mode is out of reach).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -347,6 +354,101 @@ class SilentServer:
         for connection in self._held:
             connection.close()
         self._socket.close()
+
+
+NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+
+
+def rtmp_server_missing() -> str | None:
+    """Why `RtmpServer` cannot run here, or None."""
+    if shutil.which("nginx") is None:
+        return "no nginx binary (apt-get install nginx-light libnginx-mod-rtmp)"
+    if not NGINX_RTMP_MODULE.exists():
+        return f"no nginx RTMP module at {NGINX_RTMP_MODULE} (apt-get install libnginx-mod-rtmp)"
+    return None
+
+
+class RtmpServer:
+    """nginx-rtmp on 127.0.0.1: clients publish to and play from rtmp://.../live/NAME."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="cordon-rtmp-"))
+        config = self._dir / "nginx.conf"
+        config.write_text(
+            f"load_module {NGINX_RTMP_MODULE};\n"
+            f"pid {self._dir}/nginx.pid;\nerror_log {self._dir}/error.log;\n"
+            "daemon off;\nworker_processes 1;\nevents { worker_connections 64; }\n"
+            f"rtmp {{ server {{ listen 127.0.0.1:{self.port}; chunk_size 4096;\n"
+            "  application live { live on; record off; } } }\n")
+        self._process = subprocess.Popen(
+            ["nginx", "-e", str(self._dir / "error.log"), "-p", str(self._dir), "-c",
+             str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    break
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                error = self._process.stderr.read().decode() if self._process.stderr else ""
+                self.close()
+                raise RuntimeError(f"nginx-rtmp did not start: {error.strip()}")
+            time.sleep(0.05)
+
+    def url(self, name: str) -> str:
+        return f"rtmp://127.0.0.1:{self.port}/live/{name}"
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> RtmpServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RtmpPublisher:
+    """Pushes a file to an RTMP URL (FLV), paced in real time, on a thread."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.path, self.url = path, url
+        self.on_air = time.time()
+        self.error: str | None = None
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._push, daemon=True)
+        self._thread.start()
+
+    def _push(self) -> None:
+        try:
+            with av.open(str(self.path)) as source:
+                video = source.streams.video[0]
+                with av.open(self.url, "w", format="flv") as out:
+                    stream = out.add_stream_from_template(video)
+                    for packet in source.demux(video):
+                        if packet.dts is None:
+                            continue
+                        delay = self.on_air + float(packet.dts * packet.time_base) - time.time()
+                        if delay > 0 and self._closing.wait(delay):
+                            return
+                        packet.stream = stream
+                        out.mux(packet)
+        except (OSError, av.error.FFmpegError) as exc:
+            self.error = str(exc)
+
+    def wait(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(5)
 
 
 def free_port() -> int:

@@ -1,0 +1,72 @@
+"""The live monitor on each streaming protocol with a real stream on loopback: RTMP (nginx's
+RTMP module as the server), SRT and RTSP when this FFmpeg build and the machine can serve
+them; HLS, MPEG-TS over HTTP, HTTP-FLV and standard input are in test_live_streams.py and
+test_node_streams.py."""
+
+from __future__ import annotations
+
+import av
+import av.error
+import pytest
+
+from benchmarks._streams import (
+    Composed,
+    RtmpPublisher,
+    RtmpServer,
+    free_port,
+    rtmp_server_missing,
+)
+from cordon.live import LiveIndex, MatchEvent, Monitor
+from tests.test_live_streams import bank_db, drain, index, kinds, media, quick
+
+__all__ = ["bank_db", "index", "media"]  # module fixtures shared with the stream tests
+
+
+def protocol_missing(url: str) -> str | None:
+    """Why FFmpeg cannot open `url`'s protocol here (None: it can, or it failed otherwise)."""
+    try:
+        with av.open(url, timeout=(1.0, 1.0)):
+            pass
+    except av.error.ProtocolNotFoundError:
+        return f"this FFmpeg build has no {url.split(':', 1)[0]} protocol"
+    except (av.error.FFmpegError, OSError):
+        return None
+    return None
+
+
+@pytest.mark.slow
+def test_rtmp_stream_from_a_server(media: dict[str, Composed], index: LiveIndex) -> None:
+    missing = rtmp_server_missing()
+    if missing:
+        pytest.skip(missing)
+    with RtmpServer() as server:
+        url = server.url("restream")
+        publisher = RtmpPublisher(media["restream"].path, url)
+        try:
+            monitor = Monitor(index, quick())
+            monitor.start(url)
+            publisher.wait(timeout=30)
+            assert publisher.error is None, publisher.error
+            events = drain(monitor, timeout=30)
+        finally:
+            publisher.close()
+    alerts = [e for e in events if isinstance(e, MatchEvent) and e.kind == "alert"]
+    assert len(alerts) == 1 and 5.0 <= (alerts[0].ref_seconds or 0) <= 10.5, events
+    assert kinds(events)[0] == "started" and kinds(events)[-1] in ("ended", "reconnecting",
+                                                                    "error")
+
+
+def test_srt_protocol() -> None:
+    missing = protocol_missing(f"srt://127.0.0.1:{free_port()}?mode=caller")
+    if missing:
+        pytest.skip(f"{missing}: SRT streams cannot be watched with this build")
+    pytest.skip("no SRT sender available to the tests (PyAV cannot open an output in "
+                "listener mode)")
+
+
+def test_rtsp_protocol() -> None:
+    missing = protocol_missing(f"rtsp://127.0.0.1:{free_port()}/live")
+    if missing:
+        pytest.skip(missing)
+    pytest.skip("no RTSP server available to the tests: FFmpeg only receives RTSP in listen "
+                "mode, and nginx has no RTSP module")
