@@ -15,7 +15,13 @@ from cordon.node.service import Node, NodeError
 from cordon.store.models import node_tokens
 from cordon.web.auth import CurrentUser, WebUser
 from cordon.web.mount import NavItem, WebUi, add_pages, html_errors_for, mount_ui
+from cordon.web.node import banks as bank_pages
+from cordon.web.node import debugger as debugger_pages
 from cordon.web.node import moderation as moderation_pages
+from cordon.web.node import rules as rule_pages
+from cordon.web.node import streams as stream_pages
+from cordon.web.node import webhooks as webhook_pages
+from cordon.web.node.dashboard import load_dashboard
 from cordon.web.realm import Realm, TokenLogin
 from cordon.web.sessions import SessionRow
 from cordon.web.settings import WebSettings
@@ -70,16 +76,19 @@ class NodeRealm(Realm):
 
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-NAV = (NavItem("/ui/", "Home", order=10),)
+NAV = (NavItem("/ui/", "Dashboard", order=10),)
 # Modules of node pages, each with a `router` and its `NAV` links (see docs/ui.md).
-PAGE_MODULES: tuple[ModuleType, ...] = (moderation_pages,)
+PAGE_MODULES: tuple[ModuleType, ...] = (debugger_pages, bank_pages, rule_pages,
+                                        webhook_pages, stream_pages, moderation_pages)
 
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, user: CurrentUser) -> HTMLResponse:
+    """The dashboard: matches per hour, actions, the hub mirror's lag, what is indexed."""
     node: Node = request.app.state.node
-    banks = await run_in_threadpool(node.banks.list)
-    return render(request, "node/home.html", banks=banks)
+    follower = getattr(request.app.state, "follower", None)
+    data = await run_in_threadpool(load_dashboard, node, follower)
+    return render(request, "node/home.html", **data)
 
 
 def mount_node_ui(app: FastAPI, node: Node, settings: WebSettings | None = None) -> WebUi:
