@@ -232,8 +232,8 @@ def test_removal_order_goes_first_and_records_its_execution(mod: ModerationNode)
     assert executed["executed_at"] and executed["execution_seconds"] < 60
 
 
-def test_url_reports_are_fetched_and_matched(mod: ModerationNode) -> None:
-    content = photo(30)
+def serve_bytes(content: bytes) -> ThreadingHTTPServer:
+    """A loopback web server answering every GET with `content` (a JPEG)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -248,6 +248,12 @@ def test_url_reports_are_fetched_and_matched(mod: ModerationNode) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_url_reports_are_fetched_and_matched(mod: ModerationNode) -> None:
+    content = photo(30)
+    server = serve_bytes(content)
     try:
         with mod.client("admin") as admin:
             admin.post("/v1/banks", json={"name": "own"})
@@ -383,3 +389,42 @@ def test_multipart_boundaries_keep_their_case(mod: ModerationNode) -> None:
         response = public.post("/v1/reports", content=body, headers={
             "Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert response.status_code == 201, response.text
+
+
+def test_orders_fetch_what_they_can_and_preserve_its_signals(mod: ModerationNode) -> None:
+    content = photo(31)
+    server = serve_bytes(content)
+    try:
+        with mod.client("admin") as admin:
+            admin.post("/v1/banks", json={"name": "own"})
+            admin.post("/v1/banks/own/entries", json={"entries": [
+                {"signals": {"pdq": pdq_of(mod, content)}, "labels": ["behaviour:incitement"]}]})
+        report_form(mod, content)  # the same content already open as a report
+        url = f"http://127.0.0.1:{server.server_address[1]}/v/9"
+        with mod.client("platform") as platform:
+            order = platform.post("/v1/orders", json={
+                "authority": "A", "reference": "R-9", "urls": [url]}).json()
+        with mod.client("alice") as alice:
+            case = alice.get(f"/v1/cases/{order['case']}").json()
+            assert case["has_content"] and case["matches"][0]["bank"] == "own"
+            assert alice.get(f"/v1/cases/{order['case']}/preview").status_code == 200
+        kept = _decide_removal(mod, order["case"])["preservation"]
+        with mod.client("admin") as admin:
+            record = admin.get(f"/v1/preservations/{kept}").json()["record"]
+        assert record["case"]["signals"]["pdq"] and record["order"]["reference"] == "R-9"
+        assert record["decision"]["action"] == "remove"
+    finally:
+        server.shutdown()
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cordon.errors import CordonError
+    from cordon.node.moderation.settings import from_env
+
+    monkeypatch.setenv("CORDON_MODERATION_LIVE_SUSPENSION_DAYS", "7")
+    monkeypatch.setenv("CORDON_MODERATION_TIMEZONE", "Europe/Berlin")
+    settings = from_env()
+    assert settings.live_suspension_days == 7 and settings.timezone == "Europe/Berlin"
+    monkeypatch.setenv("CORDON_MODERATION_REPORT_HOURS", "soon")
+    with pytest.raises(CordonError, match="CORDON_MODERATION_REPORT_HOURS"):
+        from_env()

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import insert, select, update
 
-from cordon.node.moderation import clock, queue
+from cordon.node.moderation import clock, queue, reports
 from cordon.node.moderation.context import Context, NotFound, iso
 from cordon.store.moderation_models import mod_orders
 
@@ -58,8 +58,13 @@ def _json(row: Any, now: datetime) -> dict[str, Any]:
 def register(ctx: Context, body: OrderIn, by: str) -> dict[str, Any]:
     now = ctx.now()
     received = body.received_at or now
+    # The node fetches what it can reach of the named content: its signals are preserved
+    # with the order and its matches shown to the reviewer (the hour runs regardless).
+    taken = reports.take_content(ctx, None, None, body.urls, dedupe=False)
     values = queue.case_values(ctx, "order", received, subject=" ".join(body.urls)[:2000],
-                               account=body.account, content_key=None)
+                               account=body.account, content_key=None, matches=taken.matches,
+                               labels=[], signals=taken.signals or None,
+                               content_type=taken.content_type, evidence=taken.evidence)
     with ctx.node.plain_write() as conn:
         order_id = conn.execute(insert(mod_orders).values(
             authority=body.authority, reference=body.reference, urls=body.urls,

@@ -9,6 +9,7 @@ import re
 import secrets
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -110,6 +111,52 @@ def _fetch_first(ctx: Context, urls: Sequence[str]) -> tuple[IO[bytes] | None, l
     return None, errors
 
 
+@dataclass
+class Taken:
+    """What the node learnt of reported content: its key, type, signals, matches, the
+    encrypted copy it keeps, and why something could not be fetched or hashed."""
+
+    content_key: str
+    content_type: str | None = None
+    signals: dict[str, Any] = field(default_factory=dict)
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    evidence: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def take_content(ctx: Context, upload: IO[bytes] | None, upload_name: str | None,
+                 urls: Sequence[str], dedupe: bool = True) -> Taken:
+    """Hash and match an upload, or the first URL that can be fetched, through the node's
+    own hashing and matcher (nothing recorded in the match log), and keep it encrypted
+    (`dedupe`: not when an open case of the same content already keeps it)."""
+    errors: list[str] = []
+    content = upload
+    if content is None:
+        content, errors = _fetch_first(ctx, urls)
+    source = upload_name or (urls[0] if urls else None)
+    try:
+        if content is None:
+            return Taken("url:" + urls[0].lower(), errors=errors)
+        key, data = _sha256(content)
+        taken = Taken(f"sha256:{key}", errors=errors)
+        try:
+            taken.content_type, parsed = _hash(ctx, Path(content.name))
+        except NodeError as exc:
+            # Content that cannot be hashed (a document, a damaged file) is still reported
+            # and reviewed; only matching is not possible.
+            errors.append(f"{(source or '')[:200]}: {exc}")
+            parsed = {}
+        if parsed:
+            found = ctx.node.match(parsed, source=source, record=False)
+            taken.signals, taken.matches = found["signals"], _evidence(found["matches"])
+        if not dedupe or not _held(ctx, taken.content_key):
+            taken.evidence = ctx.vault.put(data)
+        return taken
+    finally:
+        if content is not None and content is not upload:
+            content.close()
+
+
 def file_report(ctx: Context, report: ReportIn, upload: IO[bytes] | None,
                 upload_name: str | None, flagger: str | None) -> dict[str, Any]:
     """File a report; returns its acknowledgement."""
@@ -117,36 +164,9 @@ def file_report(ctx: Context, report: ReportIn, upload: IO[bytes] | None,
         raise NodeError("confirm that the report is made in good faith (good_faith: true)", 422)
     if upload is None and not report.urls:
         raise NodeError("name the content: give `urls` or upload the file", 422)
-    fetch_errors: list[str] = []
-    content = upload
-    if content is None:
-        content, fetch_errors = _fetch_first(ctx, report.urls)
-    content_type = None
-    signals: dict[str, Any] = {}
-    matches: list[dict[str, Any]] = []
-    evidence = None
-    try:
-        if content is not None:
-            key, data = _sha256(content)
-            content_key = f"sha256:{key}"
-            try:
-                content_type, parsed = _hash(ctx, Path(content.name))
-            except NodeError as exc:
-                # Content that cannot be hashed (a document, a damaged file) is still
-                # reported and reviewed; only matching is not possible.
-                fetch_errors.append(f"{(upload_name or report.urls[0])[:200]}: {exc}")
-                parsed = {}
-            if parsed:
-                found = ctx.node.match(parsed, source=upload_name or report.urls[0],
-                                       record=False)
-                signals, matches = found["signals"], _evidence(found["matches"])
-            if not _held(ctx, content_key):
-                evidence = ctx.vault.put(data)
-        else:
-            content_key = "url:" + report.urls[0].lower()
-    finally:
-        if content is not None and content is not upload:
-            content.close()
+    taken = take_content(ctx, upload, upload_name, report.urls)
+    content_key, content_type, evidence = taken.content_key, taken.content_type, taken.evidence
+    signals, matches, fetch_errors = taken.signals, taken.matches, taken.errors
     now = ctx.now()
     trusted = flagger is not None
     labels = [report.reason]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from cordon.node.moderation import preservation, queue
+from cordon.node.moderation import clock, preservation, queue
 from cordon.node.moderation.context import Context
 from cordon.node.moderation.settings import ModerationSettings, beside_store, from_env
 from cordon.node.moderation.vault import Vault
@@ -20,6 +20,7 @@ REVIEW_POLL_SECONDS = 1.0
 class Moderation:
     def __init__(self, node: Node, settings: ModerationSettings | None = None) -> None:
         settings = settings or from_env()
+        clock.zone(settings.timezone)  # an unknown zone stops the node at start, not later
         if node.store.dialect == "sqlite":
             settings = beside_store(settings, node.store.url.database)
         self.ctx = Context(node, settings, Vault(settings))

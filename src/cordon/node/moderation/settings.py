@@ -40,16 +40,31 @@ ENV_TIMEZONE = "CORDON_MODERATION_TIMEZONE"
 
 
 def from_env() -> ModerationSettings:
-    """Settings of a node process: the data directory, key file and time zone may be set in
-    the environment (the rest keeps its defaults)."""
+    """Settings of a node process from the environment: the data directory, key file and
+    time zone, and any whole-number setting as CORDON_MODERATION_<NAME> (e.g.
+    CORDON_MODERATION_LIVE_SUSPENSION_DAYS=7); the rest keeps its defaults."""
     import os
+    from dataclasses import fields
+
+    from cordon.errors import CordonError
 
     data_dir = os.environ.get(ENV_DIR, "").strip()
     key_file = os.environ.get(ENV_KEY, "").strip()
     timezone = os.environ.get(ENV_TIMEZONE, "").strip()
+    numbers: dict[str, int] = {}
+    for item in fields(ModerationSettings):
+        if item.type not in ("int", int):
+            continue
+        name = f"CORDON_MODERATION_{item.name.upper()}"
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or int(raw) < 1:
+            raise CordonError(f"{name} must be a whole number of at least 1, not {raw!r}")
+        numbers[item.name] = int(raw)
     return ModerationSettings(data_dir=Path(data_dir) if data_dir else None,
                               key_file=Path(key_file) if key_file else None,
-                              timezone=timezone or "UTC")
+                              timezone=timezone or "UTC", **numbers)
 
 
 def beside_store(settings: ModerationSettings, database: str | None) -> ModerationSettings:
