@@ -150,6 +150,9 @@ class Channel:
     cut_after: float | None = None
     # (after, seconds): the connection stays open but nothing is sent for a while.
     pause: tuple[float, float] | None = None
+    # Send the MPEG-TS file's own bytes paced by their timestamps instead of remuxing: nearly
+    # free, so one process can publish many streams without falling behind.
+    raw: bool = False
     served: int = 0
     clients: list[Any] = field(default_factory=list)
 
@@ -178,7 +181,10 @@ class _LiveHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         with contextlib.suppress(OSError, av.error.FFmpegError, ValueError):
-            _play(channel, self.wfile, self.server.closing)
+            if channel.raw:
+                _send_raw(channel, self.wfile, self.server.closing)
+            else:
+                _play(channel, self.wfile, self.server.closing)
 
 
 def _play(channel: Channel, sink: Any, closing: threading.Event) -> None:
@@ -215,6 +221,50 @@ def _play(channel: Channel, sink: Any, closing: threading.Event) -> None:
                 out.mux(packet)
 
 
+_TS_PACKET = 188
+
+
+@functools.lru_cache(maxsize=64)
+def _ts_index(path: Path) -> tuple[list[tuple[float, int, bool]], int]:
+    """(stream seconds, byte offset, keyframe) of each video packet of an MPEG-TS file,
+    and its size."""
+    index = []
+    with av.open(str(path)) as source:
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is None or packet.pos is None or packet.pos < 0:
+                continue
+            start = packet.pos - packet.pos % _TS_PACKET
+            index.append((float(packet.dts * packet.time_base), start, packet.is_keyframe))
+    return index, path.stat().st_size
+
+
+def _send_raw(channel: Channel, sink: Any, closing: threading.Event) -> None:
+    """The file's bytes from the live position (a keyframe, after the first table packets),
+    each packet's bytes sent when its time has come."""
+    index, size = _ts_index(channel.path)
+    joined = time.time() - channel.on_air
+    first = next((i for i, (t, _, key) in enumerate(index) if key and t >= joined), None)
+    if first is None:
+        return
+    base = index[first][0]
+    with channel.path.open("rb") as source:
+        # The program tables (PAT, PMT) come first in the file; a player needs them to start.
+        sink.write(source.read(2 * _TS_PACKET))
+        for i in range(first, len(index)):
+            t, start, _ = index[i]
+            end = index[i + 1][1] if i + 1 < len(index) else size
+            if channel.cut_after is not None and t - base > channel.cut_after:
+                source.seek(start)
+                sink.write(source.read(max(1, (end - start) // 2)))
+                return
+            delay = channel.on_air + t - time.time()
+            if delay > 0 and closing.wait(delay):
+                return
+            source.seek(start)
+            sink.write(source.read(end - start))
+            sink.flush()
+
+
 class LiveHttpServer:
     """Files on air over HTTP on 127.0.0.1; see the module docs."""
 
@@ -239,9 +289,10 @@ class LiveHttpServer:
         once: bool = False,
         cut_after: float | None = None,
         pause: tuple[float, float] | None = None,
+        raw: bool = False,
     ) -> str:
         start = time.time() if on_air is None else on_air
-        channel = Channel(path, fmt, start, once, cut_after, pause)
+        channel = Channel(path, fmt, start, once, cut_after, pause, raw=raw)
         self._server.channels[name] = channel
         return f"{self.base}/{name}"
 

@@ -7,7 +7,9 @@ OBS sends them), published as live MPEG-TS over HTTP on loopback by a separate p
 its CPU is not counted against the monitor). Half of them are re-streams: unrelated footage,
 then a banked clip cut in (rescaled to 720p, re-encoded, brighter, a channel logo drawn
 over it) at one of four GOP phases, then unrelated footage again; the other half are
-unrelated footage only. One monitor process watches N of them at once:
+unrelated footage only. Publishing sends each pre-made MPEG-TS file's bytes when their
+timestamps come due (`--remux`: remux with PyAV instead, which costs the publisher CPU that
+the monitor then lacks on a 2-core machine). One monitor process watches N of them at once:
 
 - latency: seconds from the moment the banked clip starts on air to the alert;
 - false alerts: alerts on unrelated streams, or before the banked clip started;
@@ -76,10 +78,11 @@ def build_streams() -> tuple[list[Composed], list[Composed]]:
     return restreams, unrelated
 
 
-def _publish(channels: list[tuple[str, str, float]], ready: Any, done: Any) -> None:
+def _publish(channels: list[tuple[str, str, float]], ready: Any, done: Any,
+             raw: bool) -> None:
     with LiveHttpServer() as server:
         for name, path, on_air in channels:
-            server.add(name, Path(path), on_air=on_air, once=True)
+            server.add(name, Path(path), on_air=on_air, once=True, raw=raw)
         ready.put(server.base)
         done.wait()
 
@@ -109,7 +112,7 @@ def decode_costs(path: Path) -> list[list[Any]]:
 
 def run_level(index: LiveIndex, restreams: list[Composed], unrelated: list[Composed],
               count: int, seconds: float, decode: str, fps: float,
-              per_publisher: int) -> dict[str, Any]:
+              per_publisher: int, raw: bool = True) -> dict[str, Any]:
     """Watch `count` live streams (half re-streams) for `seconds`."""
     on_air = time.time() + 1.0
     plan = []
@@ -126,7 +129,8 @@ def run_level(index: LiveIndex, restreams: list[Composed], unrelated: list[Compo
     for first in range(0, count, per_publisher):
         ready = context.Queue()
         chunk = [(n, str(c.path), t) for n, c, t in plan[first:first + per_publisher]]
-        process = context.Process(target=_publish, args=(chunk, ready, done), daemon=True)
+        process = context.Process(target=_publish, args=(chunk, ready, done, raw),
+                                  daemon=True)
         process.start()
         publishers.append((process, ready))
     for _, ready in publishers:
@@ -215,6 +219,9 @@ def main() -> None:
                         help="frames hashed per second per stream (0: every decoded frame)")
     parser.add_argument("--per-publisher", type=int, default=6,
                         help="streams per publishing process")
+    parser.add_argument("--remux", action="store_true",
+                        help="publish by remuxing each stream with PyAV (costs CPU) instead "
+                        "of sending the pre-made MPEG-TS bytes on their timestamps")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per level (the table shows medians)")
     args = parser.parse_args()
@@ -233,7 +240,7 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             result = run_level(index, restreams, unrelated, count, args.seconds, args.decode,
-                               args.fps, args.per_publisher)
+                               args.fps, args.per_publisher, raw=not args.remux)
             runs.append(result)
             print(f"  {count} streams: {result}", flush=True)
         levels.append(_median_run(runs))
