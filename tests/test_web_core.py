@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
 from cordon.cli.main import cli
+from cordon.errors import CordonError
 from cordon.store import Store
 from cordon.store.types import utcnow
 from cordon.store.web_models import web_sessions
@@ -46,7 +48,7 @@ def test_passwords_are_argon2_and_checked() -> None:
     assert not verify_password(stored, "x" * 100_000)
 
 
-def test_sessions_are_kept_as_digests_and_expire(tmp_path) -> None:  # noqa: ANN001
+def test_sessions_are_kept_as_digests_and_expire(tmp_path) -> None:
     with Store(f"sqlite:///{tmp_path / 'w.db'}") as store:
         sessions = Sessions(store, "hub", WebSettings(idle_seconds=60, absolute_seconds=3600))
         session_id = sessions.open(principal="ann")
@@ -64,7 +66,7 @@ def test_sessions_are_kept_as_digests_and_expire(tmp_path) -> None:  # noqa: ANN
             assert conn.execute(web_sessions.select()).first() is None
 
 
-def test_throttle_counts_concurrent_failures(tmp_path) -> None:  # noqa: ANN001
+def test_throttle_counts_concurrent_failures(tmp_path) -> None:
     with Store(f"sqlite:///{tmp_path / 'w.db'}") as store:
         throttle = LoginThrottle(store, "hub", WebSettings(user_failures=8))
         threads = [threading.Thread(target=throttle.failed, args=("ann", "10.0.0.1"))
@@ -79,11 +81,11 @@ def test_throttle_counts_concurrent_failures(tmp_path) -> None:  # noqa: ANN001
         assert throttle.wait("ann", None) == 0
 
 
-def test_user_commands(tmp_path) -> None:  # noqa: ANN001
+def test_user_commands(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     runner = CliRunner()
 
-    def run(*args: str, stdin: str | None = None):  # noqa: ANN202
+    def run(*args: str, stdin: str | None = None):
         return runner.invoke(cli, list(args), input=stdin)
 
     assert run("hub", "member", "add", "acme", "--role", "contributor", "--db", db).exit_code == 0
@@ -120,3 +122,13 @@ def test_user_commands(tmp_path) -> None:  # noqa: ANN001
         users = Users(store, "hub")
         assert users.authenticate("ann", "a new long password") is None  # disabled
         assert users.authenticate("bea", "another password") is not None
+
+
+def test_settings_from_the_environment() -> None:
+    settings = WebSettings.from_environment({"CORDON_UI_IDLE_MINUTES": "5",
+                                             "CORDON_UI_SESSION_HOURS": "1.5"})
+    assert (settings.idle_seconds, settings.absolute_seconds) == (300, 5400)
+    assert WebSettings.from_environment({}).idle_seconds == 1800
+    for bad in ("0", "-3", "soon", "1e9"):
+        with pytest.raises(CordonError, match="CORDON_UI_LOCK_MINUTES must be a positive"):
+            WebSettings.from_environment({"CORDON_UI_LOCK_MINUTES": bad})

@@ -197,7 +197,7 @@ def mount_ui(app: FastAPI, realm: Realm, store: Store,
              settings: WebSettings | None = None) -> WebUi:
     """Give `app` a UI at /ui (login, logout, static files, error pages); pages are added
     with `add_pages`. `/` redirects to the UI."""
-    ui = WebUi(realm, store, settings or WebSettings())
+    ui = WebUi(realm, store, settings or WebSettings.from_environment())
     app.state.ui = ui
     static = resources.files("cordon.web") / "static"
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(static)), name="ui-static")

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from cordon.errors import CordonError
+
+# Environment variables of an operator's choices, and the setting (in seconds) they give.
+ENVIRONMENT = {
+    "CORDON_UI_IDLE_MINUTES": ("idle_seconds", 60.0),
+    "CORDON_UI_SESSION_HOURS": ("absolute_seconds", 3600.0),
+    "CORDON_UI_LOCK_MINUTES": ("lock_seconds", 60.0),
+}
 
 
 @dataclass
@@ -17,5 +28,23 @@ class WebSettings:
     address_failures: int = 20
     window_seconds: float = 15 * 60
     lock_seconds: float = 15 * 60
-    # Files a "build a bank from files" upload may carry, and their total size.
+    # Files one "add entries from files" form may carry (their total size is bounded by the
+    # service's request body limit).
     max_upload_files: int = 200
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
+        environ = os.environ if environ is None else environ
+        settings = cls()
+        for name, (field, unit) in ENVIRONMENT.items():
+            text = environ.get(name, "").strip()
+            if not text:
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = -1.0
+            if not 0 < value < 1e6:
+                raise CordonError(f"{name} must be a positive number, not {text!r}")
+            setattr(settings, field, value * unit)
+        return settings
