@@ -8,10 +8,12 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from cordon.hub import cursor as cursors
+from cordon.node.follower import _bursts
 from cordon.node.service import Node
 from cordon.node.settings import NodeSettings
 from cordon.signals import get_signal_type
@@ -102,3 +104,20 @@ def test_followed_banks_only_and_a_withdrawn_newcomer_is_not_indexed(database_ur
         assert matched(node, other) == []
         assert matched(node, gone) == []
         assert counts(node)["mirror"] == 2
+
+
+def test_stream_events_are_grouped_in_order_and_a_broken_stream_still_fails() -> None:
+    events = [("entry", str(i), cursors.encode(i)) for i in range(2500)]
+    groups = list(_bursts(iter(events), 1000))
+    assert [event for group in groups for event in group] == events
+    assert all(0 < len(group) <= 1000 for group in groups)
+
+    def broken() -> Iterator[tuple[str, str, str | None]]:
+        yield ("entry", "{}", cursors.encode(1))
+        raise httpx.ReadError("the stream dropped")
+
+    seen = []
+    with pytest.raises(httpx.ReadError):
+        for group in _bursts(broken(), 10):
+            seen.extend(group)
+    assert len(seen) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -72,6 +73,47 @@ def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str, str | None]]:
             data.append(value)
         elif name == "id":
             last_id = value
+
+
+Event = tuple[str, str, str | None]
+
+
+def _bursts(events: Iterator[Event], most: int) -> Iterator[list[Event]]:
+    """The events in order, grouped: each group is every event that had arrived when the
+    previous group was handed on (at most `most`). A reader thread keeps reading meanwhile,
+    so a burst of thousands of events is applied in a few transactions, one event alone
+    without waiting for company."""
+    arrived: queue.Queue[Event | BaseException | None] = queue.Queue()
+
+    def read() -> None:
+        try:
+            for event in events:
+                arrived.put(event)
+            arrived.put(None)
+        except BaseException as exc:  # handed to the applying thread, which raises it
+            arrived.put(exc)
+
+    threading.Thread(target=read, name="cordon-stream-reader", daemon=True).start()
+    while True:
+        item = arrived.get()
+        group: list[Event] = []
+        while True:
+            if item is None:
+                if group:
+                    yield group
+                return
+            if isinstance(item, BaseException):
+                if group:
+                    yield group
+                raise item
+            group.append(item)
+            if len(group) >= most:
+                break
+            try:
+                item = arrived.get_nowait()
+            except queue.Empty:
+                break
+        yield group
 
 
 class HubFollower:
@@ -213,16 +255,22 @@ class HubFollower:
             self._response = response
             self.status.mode = "stream"
             try:
-                for event, data, event_id in _sse_events(response.iter_lines()):
+                for burst in _bursts(_sse_events(response.iter_lines()), self.page_size):
                     if self._stop.is_set():
                         return
-                    if self._priority_event(event, data):
-                        continue
-                    if event != "entry" or event_id is None:
-                        continue
-                    entry = orjson.loads(data)
-                    self.status.applied += self.sink.apply_page([entry], event_id)
-                    self.status.last_sync = time.time()
+                    entries: list[Mapping[str, Any]] = []
+                    last_id = None
+                    for event, data, event_id in burst:
+                        if self._priority_event(event, data):
+                            continue
+                        if event != "entry" or event_id is None:
+                            continue
+                        entries.append(orjson.loads(data))
+                        last_id = event_id
+                    if last_id is not None:
+                        # A burst (a large contribution) is one transaction, not one each.
+                        self.status.applied += self.sink.apply_page(entries, last_id)
+                        self.status.last_sync = time.time()
             finally:
                 self._response = None
 
