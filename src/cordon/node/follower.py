@@ -38,6 +38,59 @@ class PageSink(Protocol):
     def apply_page(self, entries: list[Mapping[str, Any]], cursor: str) -> int: ...
 
 
+class _Gate:
+    """Lets urgent writes (incident events and entries) in ahead of catch-up pages.
+
+    SQLite's write lock is not fair: a writer that waits retries on a timer, and the catch-up
+    thread, committing page after page, takes the lock again first nearly every time."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._urgent = 0
+        self._busy = False
+
+    @contextlib.contextmanager
+    def urgent(self) -> Iterator[None]:
+        with self._cond:
+            self._urgent += 1
+            while self._busy:
+                self._cond.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._urgent -= 1
+                self._busy = False
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def ordinary(self) -> Iterator[None]:
+        with self._cond:
+            while self._busy or self._urgent:
+                self._cond.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+class _GatedSink:
+    def __init__(self, sink: PageSink, gate: _Gate) -> None:
+        self._sink = sink
+        self._gate = gate
+
+    def cursor(self) -> str | None:
+        return self._sink.cursor()
+
+    def apply_page(self, entries: list[Mapping[str, Any]], cursor: str) -> int:
+        with self._gate.ordinary():
+            return self._sink.apply_page(entries, cursor)
+
+
 class IncidentSink(Protocol):
     def apply(self, incident: Mapping[str, Any], *, live: bool = True) -> bool: ...
 
@@ -125,7 +178,8 @@ class HubFollower:
         if not token:
             raise CordonError("no hub token: pass --token or set CORDON_HUB_TOKEN")
         self.hub_url = hub_url.rstrip("/")
-        self.sink = sink
+        self.gate = _Gate()
+        self.sink: PageSink = _GatedSink(sink, self.gate)
         self.poll_seconds = poll_seconds
         self.page_size = page_size
         # The hub sends a heartbeat every few seconds: silence this long means a dead link.
@@ -204,10 +258,12 @@ class HubFollower:
     def _priority_event(self, event: str, data: str) -> bool:
         """Handle an incident or priority event; False for any other event."""
         if event == "incident" and self.incidents is not None:
-            self.incidents.apply(orjson.loads(data))
+            with self.gate.urgent():
+                self.incidents.apply(orjson.loads(data))
             return True
         if event == "priority" and self.apply_priority is not None:
-            self.status.applied += self.apply_priority([orjson.loads(data)])
+            with self.gate.urgent():
+                self.status.applied += self.apply_priority([orjson.loads(data)])
             return True
         return event in ("incident", "priority")
 

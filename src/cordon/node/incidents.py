@@ -76,14 +76,16 @@ class NodeIncidents:
                 conn.execute(update(node_incidents).where(node_incidents.c.hub_id == hub_id)
                              .values(**values))
                 change = "concluded" if status == "concluded" != row.status else "updated"
-            if not quiet:
-                self._queue_webhooks(conn, change, incident, now)
+            queued = 0 if quiet else self._queue_webhooks(conn, change, incident, now)
+        if queued:
+            # After the commit: a worker woken earlier would find nothing and sleep on.
+            self.node.outbox_ready.set()
         self.refresh_rules()
         self._wake.set()
         return True
 
     def _queue_webhooks(self, conn: Any, change: str, incident: Mapping[str, Any],
-                        now: Any) -> None:
+                        now: Any) -> int:
         hooks = conn.execute(select(node_webhooks.c.id, node_webhooks.c.events).where(
             node_webhooks.c.deleted_at.is_(None))).all()
         body = orjson.dumps({"event": EVENT, "change": change, "at": now.isoformat(),
@@ -95,8 +97,7 @@ class NodeIncidents:
                     webhook_id=hook.id, event=EVENT, body=body, created_at=now, attempts=0,
                     next_attempt_at=now, status="pending"))
                 queued += 1
-        if queued:
-            self.node.outbox_ready.set()
+        return queued
 
     def sync(self, incidents: list[Mapping[str, Any]]) -> int:
         """Apply a list read from `GET /v1/incidents` (a catch-up); returns how many changed."""

@@ -88,7 +88,7 @@ class WebhookIn(Strict):
     url: str = Field(min_length=1, max_length=4096)
     secret: str = Field(min_length=16, max_length=512,
                         description="Signs deliveries (HMAC-SHA256); never shown again.")
-    events: list[Literal["match", "action", "live_match", "decision"]] = Field(
+    events: list[Literal["match", "action", "live_match", "incident", "decision"]] = Field(
         default_factory=lambda: ["match"], min_length=1)
 
 
@@ -106,6 +106,8 @@ class BankIn(Strict):
 
 class ShareIn(Strict):
     bank: str = Field(min_length=1, max_length=100, description="The hub bank.")
+    incident: int | None = Field(default=None, ge=1, le=10**18,
+                                 description="A hub incident the entry is shared for.")
 
 
 class VerdictIn(Strict):

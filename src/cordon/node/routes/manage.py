@@ -83,6 +83,8 @@ async def share_entry(entry_id: int, body: ShareIn, node: NodeDep,
             signals.setdefault(item["signal_type"], item["value"])
         contribution = {"signals": signals, "labels": entry["labels"],
                         "content_type": entry["content_type"], "note": entry["note"]}
+        if body.incident is not None:
+            contribution["incident"] = body.incident
         with _hub(node) as hub:
             hub_id = hub.contribute(body.bank, [contribution])[0]
         return {"entry": entry_id, "hub_bank": body.bank, "hub_entry": hub_id}
