@@ -1,12 +1,14 @@
 """The node's match API under load: by hash against a large bank, and by image upload.
 
     .venv/bin/python benchmarks/node.py [--entries 1000000] [--seconds 20] [--clients 16]
-        [--uploads 60] [--upload-clients 2]
+        [--workers 1,2] [--uploads 60] [--upload-clients 2] [--keep-db PATH]
 
-A real node (`cordon node serve --no-hub`, uvicorn, one process) runs in a subprocess on a
+A real node (`cordon node serve --no-hub --workers N`, uvicorn) runs in a subprocess on a
 loopback port, on a scratch SQLite database whose bank is loaded with `--entries` random PDQ
-hashes through the bulk import path (`Banks.import_file`, what `cordon bank import` runs).
-Load comes from this process over loopback with httpx (asyncio):
+hashes through the bulk import path (`Banks.import_file`, what `cordon bank import` runs);
+with `--keep-db PATH` the database is kept there and reused by the next run with the same
+`--entries`. Each process count of `--workers` is measured in turn. Load comes from this
+process over loopback with httpx (asyncio), `--load-processes` processes of it:
 
 1. by hash: `--clients` concurrent clients for `--seconds`, each `POST /v1/match` with
    `{"signals": {"pdq": ...}}`; one query in ten is a banked hash at distance 4 (a match,
@@ -15,7 +17,9 @@ Load comes from this process over loopback with httpx (asyncio):
    `file` from `--upload-clients` clients; the node hashes (MD5, SHA-256, PDQ) and matches.
 
 The machine's 2 cores are shared by the node, this load generator and whatever else runs:
-the load average is recorded next to the figures.
+the load average is recorded next to the figures, and so is the CPU time the node's
+processes spent per request (from /proc), which is what bounds its rate on 2 cores of its
+own: 2 / (CPU seconds per request).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import argparse
 import asyncio
 import io
 import json
+import multiprocessing
+import os
 import random
 import tempfile
 import time
@@ -39,6 +45,28 @@ from PIL import Image
 from cordon.banks import Banks
 from cordon.node.service import Node
 from cordon.store import Store
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return total
 
 
 def write_bank_file(path: Path, count: int, rng: random.Random) -> list[int]:
@@ -96,7 +124,31 @@ async def hash_load(base: str, token: str, queries: list[str], clients: int,
         elapsed = time.perf_counter() - start
     return {"requests": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
             "p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
-            "errors": errors, "matched": matched}
+            "errors": errors, "matched": matched, "latencies": latencies}
+
+
+def _load_process(args: tuple[str, str, list[str], int, float]) -> dict[str, Any]:
+    return asyncio.run(hash_load(*args))
+
+
+def hash_rounds(base: str, token: str, queries: list[str], clients: int, seconds: float,
+                processes: int, server_pid: int) -> dict[str, Any]:
+    """One round of load from `processes` processes of `clients` clients each; with the CPU
+    time the server's processes spent per request."""
+    share = [queries[i::processes] for i in range(processes)]
+    cpu_before = tree_cpu_seconds(server_pid)
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_load_process, [(base, token, q, clients, seconds) for q in share])
+    cpu = tree_cpu_seconds(server_pid) - cpu_before
+    latencies = [x for part in parts for x in part["latencies"]]
+    elapsed = max(part["seconds"] for part in parts)
+    requests = len(latencies)
+    return {"requests": requests, "seconds": elapsed, "rps": requests / elapsed,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "errors": sum(part["errors"] for part in parts),
+            "matched": sum(part["matched"] for part in parts),
+            "server_cpu_ms_per_request": cpu / max(1, requests) * 1000}
 
 
 async def upload_load(base: str, token: str, images: list[bytes],
@@ -125,59 +177,104 @@ async def upload_load(base: str, token: str, images: list[bytes],
             "errors": errors}
 
 
+def prepare_bank(url_path: Path, count: int, rng: random.Random,
+                 scratch: Path) -> tuple[list[int], str, float | None]:
+    """(banked hashes, a node token, import seconds or None when an earlier run's database
+    with the same bank was reused)."""
+    source = scratch / "bank.txt"
+    hashes = write_bank_file(source, count, rng)
+    marker = url_path.with_suffix(".json")
+    if url_path.exists() and marker.exists():
+        known = json.loads(marker.read_text())
+        if known["entries"] == count:
+            return hashes, known["token"], None
+    url_path.unlink(missing_ok=True)
+    url = f"sqlite:///{url_path}"
+    with Store(url) as store:
+        banks = Banks(store)
+        banks.create("bench")
+        start = time.perf_counter()
+        banks.import_file("bench", source)
+        seconds = time.perf_counter() - start
+        _, token = Node(store).create_token("bench")
+    marker.write_text(json.dumps({"entries": count, "token": token}))
+    return hashes, token, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=16,
+                        help="Concurrent clients per load process.")
+    parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2",
+                        help="Node process counts to measure, comma-separated.")
     parser.add_argument("--uploads", type=int, default=60)
     parser.add_argument("--upload-clients", type=int, default=2)
+    parser.add_argument("--keep-db", type=Path, metavar="PATH",
+                        help="Keep the node database here and reuse it in later runs.")
     args = parser.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
     rng = random.Random(20240601)
-    results: dict[str, Any] = {"load_before": load_average(), "entries": args.entries}
+    results: dict[str, Any] = {"load_before": load_average(), "entries": args.entries,
+                               "clients": args.clients, "load_processes": args.load_processes,
+                               "runs": []}
     with tempfile.TemporaryDirectory(prefix="cordon-nodebench-") as scratch:
-        url = f"sqlite:///{Path(scratch) / 'node.db'}"
-        source = Path(scratch) / "bank.txt"
-        hashes = write_bank_file(source, args.entries, rng)
-        with Store(url) as store:
-            banks = Banks(store)
-            banks.create("bench")
-            start = time.perf_counter()
-            banks.import_file("bench", source)
-            results["import_s"] = time.perf_counter() - start
-            _, token = Node(store).create_token("bench")
-        print(f"imported {args.entries:,} entries in {results['import_s']:.1f} s")
-        server = Server("node", ["node", "serve", "--no-hub", "--db", url])
-        try:
-            results["ready_s"] = server.start()
-            print(f"node ready (index loaded) in {results['ready_s']:.1f} s")
-            queries = [near(rng.choice(hashes), rng) if i % 10 == 0
-                       else f"{rng.getrandbits(256):064x}" for i in range(5000)]
-            asyncio.run(hash_load(server.base, token, queries[:200], args.clients, 2))  # warm up
-            rounds = [asyncio.run(hash_load(server.base, token, queries, args.clients,
-                                            args.seconds)) for _ in range(args.rounds)]
-            rounds.sort(key=lambda r: r["rps"])
-            results["by_hash_rounds"] = rounds
-            results["by_hash"] = rounds[len(rounds) // 2]
-            images = [jpeg_1mp(i) for i in range(args.uploads)]
-            results["jpeg_kb"] = sum(map(len, images)) / len(images) / 1024
-            results["by_upload"] = asyncio.run(
-                upload_load(server.base, token, images, args.upload_clients))
-        finally:
-            server.stop()
+        db_path = args.keep_db or Path(scratch) / "node.db"
+        hashes, token, import_s = prepare_bank(db_path, args.entries, rng, Path(scratch))
+        results["import_s"] = import_s
+        print(f"imported {args.entries:,} entries in {import_s:.1f} s" if import_s is not None
+              else f"reused the {args.entries:,}-entry bank in {db_path}")
+        queries = [near(rng.choice(hashes), rng) if i % 10 == 0
+                   else f"{rng.getrandbits(256):064x}" for i in range(5000)]
+        images = [jpeg_1mp(i) for i in range(args.uploads)]
+        results["jpeg_kb"] = sum(map(len, images)) / len(images) / 1024
+        for count in workers:
+            run: dict[str, Any] = {"workers": count, "load_before": load_average()}
+            server = Server(f"node-w{count}", ["node", "serve", "--no-hub", "--db",
+                                               f"sqlite:///{db_path}", "--workers", str(count)])
+            try:
+                run["ready_s"] = server.start()
+                assert server.process is not None
+                print(f"{count} process(es): ready (index loaded) in {run['ready_s']:.1f} s")
+                asyncio.run(hash_load(server.base, token, queries[:200], args.clients, 2))
+                rounds = [hash_rounds(server.base, token, queries, args.clients, args.seconds,
+                                      args.load_processes, server.process.pid)
+                          for _ in range(args.rounds)]
+                rounds.sort(key=lambda r: r["rps"])
+                run["by_hash_rounds"] = rounds
+                run["by_hash"] = rounds[len(rounds) // 2]
+                upload = asyncio.run(upload_load(server.base, token, images,
+                                                 args.upload_clients))
+                run["by_upload"] = {k: v for k, v in upload.items() if k != "latencies"}
+            finally:
+                server.stop()
+            run["load_after"] = load_average()
+            results["runs"].append(run)
     results["load_after"] = load_average()
-    h, u = results["by_hash"], results["by_upload"]
+    rows = []
+    for run in results["runs"]:
+        h, u = run["by_hash"], run["by_upload"]
+        cpu = h["server_cpu_ms_per_request"]
+        rows.append([run["workers"], f"by hash (median of {args.rounds} x {args.seconds:g} s)",
+                     args.clients * args.load_processes, h["requests"], h["rps"], h["p50_ms"],
+                     h["p99_ms"], h["errors"], cpu, 2000 / cpu if cpu else 0])
+        rows.append([run["workers"], f"by upload (1 MP JPEG, {results['jpeg_kb']:.0f} KB)",
+                     args.upload_clients, u["requests"], u["rps"], u["p50_ms"], u["p99_ms"],
+                     u["errors"], "-", "-"])
     print_table(
         f"node /v1/match, {args.entries:,}-entry PDQ bank (load {results['load_before']} -> "
         f"{results['load_after']})",
-        ["mode", "clients", "requests", "req/s", "p50 ms", "p99 ms", "errors"],
-        [[f"by hash (median of {args.rounds} x {args.seconds:g} s)", args.clients,
-          h["requests"], h["rps"], h["p50_ms"], h["p99_ms"], h["errors"]],
-         [f"by upload (1 MP JPEG, {results['jpeg_kb']:.0f} KB)", args.upload_clients,
-          u["requests"], u["rps"], u["p50_ms"], u["p99_ms"], u["errors"]]])
-    print(f"\nimport {results['import_s']:.1f} s, node ready {results['ready_s']:.1f} s, "
-          f"matched by hash {h['matched']} of {h['requests']}")
+        ["processes", "mode", "clients", "requests", "req/s", "p50 ms", "p99 ms", "errors",
+         "node CPU ms/req", "req/s per 2 CPU s"], rows)
+    for run in results["runs"]:
+        for r in run["by_hash_rounds"]:
+            r.pop("latencies", None)
+        print(f"{run['workers']} process(es): ready {run['ready_s']:.1f} s, matched by hash "
+              f"{run['by_hash']['matched']} of {run['by_hash']['requests']}, load "
+              f"{run['load_before']} -> {run['load_after']}")
     print(f"results: {write_json('node', results)}")
 
 
