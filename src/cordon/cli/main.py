@@ -12,6 +12,7 @@ from cordon.cli.db_cmd import db_group
 from cordon.cli.demo import demo_group
 from cordon.cli.hash_cmd import hash_command
 from cordon.cli.hub_cmd import hub_group
+from cordon.cli.incident import incident_group
 from cordon.cli.match_cmd import match_command
 from cordon.cli.moderation import register as register_moderation
 from cordon.cli.node_cmd import node_group
@@ -68,6 +69,7 @@ cli.add_command(watch_command)
 cli.add_command(hub_group)
 cli.add_command(node_group)
 hub_group.add_command(hub_user_group)
+hub_group.add_command(incident_group)
 node_group.add_command(node_user_group)
 register_moderation(node_group)
 cli.add_command(scan_command)

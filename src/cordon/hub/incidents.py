@@ -229,6 +229,9 @@ class Incidents:
             row = self._row(conn, member, incident_id, lock=True)
             values: dict[str, Any] = {}
             events: list[tuple[str, dict[str, Any]]] = []
+            if change.status == "concluded" and row.status != "open":
+                raise Conflict(f"incident {incident_id} is {row.status}, not open: only an "
+                               "open incident can be concluded")
             if row.status in ("concluded", "rejected"):
                 raise Conflict(f"incident {incident_id} is {row.status}: it cannot change")
             if change.status == "open":
@@ -266,9 +269,6 @@ class Incidents:
                 events.append(("update", {"situation": values.get("situation"),
                                           "changed": changed}))
             if change.status == "concluded":
-                if row.status != "open":
-                    raise Conflict(f"incident {incident_id} is {row.status}, not open: only "
-                                   "an open incident can be concluded")
                 values.update(status="concluded", concluded_at=now, concluded_by=member.name)
                 events.append(("conclude", {}))
             if not events:
