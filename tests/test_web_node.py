@@ -3,6 +3,7 @@ token, the home page, CSRF on logout, sessions ended by revoking the token."""
 
 from __future__ import annotations
 
+from cordon.node.moderation.access import create_token
 from tests.web_support import NodeUi, csrf_of, login, node_ui
 
 __all__ = ["node_ui"]
@@ -39,3 +40,11 @@ def test_hub_sessions_do_not_open_node_pages(node_ui: NodeUi) -> None:
     node_ui.user("admin")
     assert Users(node_ui.node.store, "hub").find("admin") is None
     assert Users(node_ui.node.store, "node").authenticate("admin", "wrong") is None
+
+
+def test_token_logins_carry_the_tokens_role(node_ui: NodeUi) -> None:
+    _, token = create_token(node_ui.node.node, "desk", "reviewer")
+    with node_ui.client() as client:
+        assert login(client, token=token).status_code == 303
+        page = client.get("/ui/")
+        assert page.status_code == 200 and "(reviewer, API token)" in page.text

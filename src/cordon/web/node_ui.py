@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from cordon.hub.tokens import digest
+from cordon.node.roles import ROLES
 from cordon.node.service import Node, NodeError
 from cordon.store.models import node_tokens
 from cordon.web.auth import CurrentUser, WebUser
@@ -33,10 +34,6 @@ ADMIN = "admin"
 
 def node_roles() -> tuple[str, ...]:
     """The roles of node users: those of node tokens (`cordon.node.roles`)."""
-    try:
-        from cordon.node.roles import ROLES
-    except ImportError:  # a node without token roles: the two roles its UI knows
-        return (ADMIN, "reviewer")
     return tuple(ROLES)
 
 
@@ -53,16 +50,12 @@ class NodeRealm(Realm):
         return None if name is None else TokenLogin(name, digest(token))
 
     def _token_role(self, token_digest: str) -> str | None:
-        role_column = getattr(node_tokens.c, "role", None)
-        columns = [node_tokens.c.name] + ([role_column] if role_column is not None else [])
         with self.node.store.read() as conn:
-            row = conn.execute(select(*columns).where(
+            role = conn.execute(select(node_tokens.c.role).where(
                 node_tokens.c.digest == token_digest,
-                node_tokens.c.revoked_at.is_(None))).first()
-        if row is None:
-            return None
+                node_tokens.c.revoked_at.is_(None))).scalar_one_or_none()
         # Tokens made before roles existed are admins.
-        return (row[1] if len(row) > 1 else None) or ADMIN
+        return None if role is None else str(role or ADMIN)
 
     def user_of(self, session: SessionRow, user: UserRow | None) -> WebUser | None:
         if session.token_digest is not None:
