@@ -138,3 +138,34 @@ def test_ten_thousand_cases_come_out_in_order(database_url: str, tmp_path: Path)
         assert datetime.fromisoformat(item["deadline_at"]) == deadline, item
         assert datetime.fromisoformat(item["deadline_local"]) == deadline
         assert datetime.fromisoformat(item["deadline_local"]).tzinfo is not None
+
+
+def test_a_match_that_commits_late_with_a_smaller_id_is_still_queued(
+        database_url: str, tmp_path: Path) -> None:
+    from cordon.node import mirror
+    from cordon.store.models import node_matches
+
+    settings = ModerationSettings(data_dir=tmp_path / "m")
+    with Store(database_url) as store:
+        ctx = Context(Node(store), settings, Vault(settings))
+        now = datetime.now(UTC)
+
+        def record(match_id: int, actions: list[str]) -> None:
+            with store.plain_write() as conn:
+                conn.execute(insert(node_matches).values(
+                    id=match_id, at=now, source=f"m{match_id}", entry_id=1, bank="b",
+                    signal_type="pdq", distance=3.0, query=None, rules=[1],
+                    actions=actions))
+
+        record(10, ["review"])
+        record(11, ["block"])
+        assert queue.sync_review_matches(ctx) == 1
+        record(5, ["review"])  # its transaction took its id before 10's, committed after
+        assert queue.sync_review_matches(ctx) == 1
+        assert queue.sync_review_matches(ctx) == 0
+        ctx.now = lambda: now + timedelta(seconds=60)
+        assert queue.sync_review_matches(ctx) == 0
+        with store.read() as conn:
+            assert mirror.read_state(conn, queue.REVIEW_CURSOR) == "11"
+        subjects = sorted(i["subject"] for i in queue.queue(ctx, "r", limit=10))
+    assert subjects == ["m10", "m5"]

@@ -5,7 +5,7 @@ then by priority and deadline."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ from cordon.store.moderation_models import (
 KINDS = ("report", "match", "order", "appeal")
 REVIEW_CURSOR = "moderation.review_cursor"
 _REVIEW_LOCK = 0x636F72646F6D  # any constant, the same in every node process
+REVIEW_HORIZON_SECONDS = 10.0
 
 
 def case_values(ctx: Context, kind: str, opened_at: datetime, *,
@@ -87,32 +88,43 @@ def open_or_merge(ctx: Context, values: dict[str, Any], trusted: bool,
 
 
 def sync_review_matches(ctx: Context) -> int:
-    """Open a case for every recorded match that a rule sent to review since the last call.
-    The match log is the source of truth and the cursor moves in the same transaction as the
-    cases it produced, so no match is lost or queued twice, whichever process records it."""
+    """Open a case for every recorded match that a rule sent to review. The match log is the
+    source of truth; each case names its match (`content_key` "match:ID"), so none is queued
+    twice whichever process records or syncs. The stored cursor only moves over matches older
+    than `REVIEW_HORIZON_SECONDS`: on PostgreSQL a match id can become visible after a larger
+    one (ids are taken before commit), and the matches of the last seconds are read again
+    until no earlier one can still appear."""
     opened = 0
+    with ctx.store.read() as conn:
+        # Most calls find nothing new: they end here, without taking the write lock.
+        start = int(mirror.read_state(conn, REVIEW_CURSOR) or 0)
+        if conn.execute(select(node_matches.c.id).where(node_matches.c.id > start)
+                        .limit(1)).first() is None:
+            return opened
+    after = start
+    settled = True
     while True:
-        with ctx.store.read() as conn:
-            # Most calls find nothing new: they end here, without taking the write lock.
-            start = int(mirror.read_state(conn, REVIEW_CURSOR) or 0)
-            if conn.execute(select(node_matches.c.id).where(node_matches.c.id > start)
-                            .limit(1)).first() is None:
-                return opened
         with ctx.node.plain_write() as conn:
             if conn.dialect.name == "postgresql":
                 # Node processes sharing one database take turns (SQLite's write lock does
-                # this by itself): two must not read the same cursor and queue a match twice.
+                # this by itself).
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                              {"key": _REVIEW_LOCK})
-            start = int(mirror.read_state(conn, REVIEW_CURSOR) or 0)
-            rows = conn.execute(select(node_matches).where(node_matches.c.id > start)
+            cursor = int(mirror.read_state(conn, REVIEW_CURSOR) or 0)
+            after = max(after, cursor)
+            rows = conn.execute(select(node_matches).where(node_matches.c.id > after)
                                 .order_by(node_matches.c.id).limit(500)).all()
             if not rows:
                 return opened
-            for row in rows:
-                if "review" not in (row.actions or []):
+            wanted = {f"match:{r.id}": r for r in rows if "review" in (r.actions or [])}
+            queued = {key for (key,) in conn.execute(select(mod_cases.c.content_key).where(
+                mod_cases.c.content_key.in_(list(wanted))))} if wanted else set()
+            described = ctx.node._entries_info(
+                {r.entry_id for k, r in wanted.items() if k not in queued})
+            for key, row in wanted.items():
+                if key in queued:
                     continue
-                info = ctx.node._entries_info({row.entry_id}).get(row.entry_id, {})
+                info = described.get(row.entry_id, {})
                 evidence = {"match": row.id, "signal_type": row.signal_type,
                             "distance": row.distance, "bank": row.bank,
                             "entry": row.hub_entry_id or row.entry_id,
@@ -120,11 +132,20 @@ def sync_review_matches(ctx: Context) -> int:
                             "labels": info.get("labels", []),
                             "incident": info.get("incident"), "rules": row.rules or []}
                 signals = orjson.loads(row.query) if row.query else None
-                open_case(conn, case_values(
+                open_case(conn, {**case_values(
                     ctx, "match", row.at, labels=evidence["labels"], matches=[evidence],
-                    subject=row.source, signals=signals, content_key=None))
+                    subject=row.source, signals=signals, content_key=key), "open_key": None})
                 opened += 1
-            mirror.write_state(conn, REVIEW_CURSOR, str(rows[-1].id))
+            horizon = ctx.now() - timedelta(seconds=REVIEW_HORIZON_SECONDS)
+            moved = cursor
+            for row in rows:
+                if not settled or row.at >= horizon:
+                    settled = False
+                    break
+                moved = row.id
+            if moved > cursor:
+                mirror.write_state(conn, REVIEW_CURSOR, str(moved))
+            after = rows[-1].id
 
 
 def _item(row: Any, now: datetime, tz_name: str | None) -> dict[str, Any]:
