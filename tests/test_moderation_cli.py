@@ -54,19 +54,23 @@ def test_orders_purge_and_the_transparency_report(capsys: pytest.CaptureFixture[
         decisions.decide(ctx, order["case"], "rita", decisions.DecisionIn(
             action="remove", labels=["behaviour:attack-depiction"], ground="law"))
 
+    code, out, _ = cordon(capsys, "node", "order", "add", "--authority", "Evil\x1b[2J",
+                          "--reference", "R\x07", "--url", "u", *db)
+    assert code == 0
     code, out, _ = cordon(capsys, "node", "order", "list", *db)
     assert code == 0 and "TCO-7" in out and "executed in" in out
+    assert "\x1b" not in out and "\x07" not in out and "Evil?[2J" in out
     code, out, _ = cordon(capsys, "node", "purge", *db)
     assert code == 0 and out.strip() == "purged 0 preserved item(s)"
     code, out, _ = cordon(capsys, "node", "report", "--year", str(now.year), *db,
                           "--format", "json")
     assert code == 0
     report = json.loads(out)
-    assert report["orders"]["received"] == report["orders"]["executed"] == 1
+    assert report["orders"]["received"] == 2 and report["orders"]["executed"] == 1
     assert report["orders"]["executed_within_hour"] == 1
     assert report["removals"]["by_detection"] == {"removal order": 1}
     code, out, _ = cordon(capsys, "node", "report", "--year", str(now.year), *db)
-    assert code == 0 and "Removal orders: 1 received, 1 executed (1 within one hour)" in out
+    assert code == 0 and "Removal orders: 2 received, 1 executed (1 within one hour)" in out
     code, _, err = cordon(capsys, "node", "report", "--year", "99999", *db)
     assert code == 2
     code, out, _ = cordon(capsys, "node", "statements", "--platform", "p", *db)

@@ -101,8 +101,14 @@ def order_list(database_url: str | None, output_format: str) -> None:
     for o in items:
         state = (f"executed in {o['execution_seconds']:.0f} s" if o["executed_at"]
                  else f"{o['seconds_left']:.0f} s left")
-        click.echo(f"{o['id']:>5}  {o['received_at']}  {o['authority'][:30]:<30}  "
-                   f"{o['reference'][:20]:<20}  {state}")
+        click.echo(f"{o['id']:>5}  {o['received_at']}  {_printable(o['authority'])[:30]:<30}  "
+                   f"{_printable(o['reference'])[:20]:<20}  {state}")
+
+
+def _printable(text: str) -> str:
+    """Text from outside (an authority's name) without control characters, so that it
+    cannot move the cursor or recolour the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 @click.command("purge")
