@@ -37,6 +37,7 @@ from cordon.media.sniff import sniff_content_type
 from cordon.store import Store
 from cordon.store import hub_repository as hub_repo
 from cordon.store import repository as repo
+from cordon.store.database import WriteConflict
 from cordon.store.hub_repository import FeedRow, MemberRow
 from cordon.store.models import MEMBER_NAME_MAX
 from cordon.store.repository import EntryDraft, SignalDraft
@@ -317,19 +318,38 @@ class Hub:
         with self.store.read() as conn:
             bank_id = self._visible_bank(conn, member, bank)
         drafts = self.incidents.canonical(drafts)
-        with self.store.write() as writer:
-            # Under the write lock: a conclusion cannot slip in between check and write.
+        # Plain contributions take the change counter only to number their entries at the
+        # end (`DeferredWriter`), so that concurrent ones write in parallel; one that lost a
+        # race for the same new signals runs again holding it (twice at most: holding it,
+        # it can still deadlock with a deferred one). Incident contributions hold it
+        # throughout: a conclusion cannot slip in between their check and their write.
+        attempts = [all(incident is None for _, incident in drafts), False, False]
+        for attempt, deferred in enumerate(attempts, start=1):
+            try:
+                ids, tagged = self._write_contribution(member, bank, bank_id, drafts, client,
+                                                       deferred)
+                break
+            except WriteConflict:
+                if attempt == len(attempts):
+                    raise Conflict("concurrent contributions of the same signals kept "
+                                   "conflicting: send it again") from None
+        if tagged and self.on_incident_entries is not None:
+            self.on_incident_entries(
+                [i for i, (_, incident) in zip(ids, drafts, strict=True) if incident])
+        self._committed()
+        return ids
+
+    def _write_contribution(self, member: MemberRow, bank: str, bank_id: int,
+                            drafts: list[tuple[EntryDraft, str | None]], client: str | None,
+                            deferred: bool) -> tuple[list[int], dict[int, int]]:
+        with self.store.write(deferred=deferred, retryable=True) as writer:
             tagged = self.incidents.tag_drafts(writer.connection, member, bank, drafts)
             ids, counts = self._store_drafts(writer, member, bank_id, drafts)
             hub_repo.insert_audit(writer.connection, member=member, action="entries.contribute",
                                   object=f"bank:{bank}", client=client,
                                   detail={"entries": len(drafts), "created": counts.created})
             send_notification(writer.connection)
-        if tagged and self.on_incident_entries is not None:
-            self.on_incident_entries(
-                [i for i, (_, incident) in zip(ids, drafts, strict=True) if incident])
-        self._committed()
-        return ids
+        return ids, tagged
 
     def _store_drafts(self, writer: Any, member: MemberRow, bank_id: int,
                       drafts: Sequence[tuple[EntryDraft, str | None]],

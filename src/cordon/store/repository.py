@@ -338,6 +338,9 @@ def _merge_known(
     label_rows: list[tuple[int, str]],
 ) -> None:
     connection = writer.connection
+    # Existing rows are about to be read and changed: hold the change counter first, so that
+    # a deferred writer never holds rows that a writer holding the counter waits for.
+    writer.lock()
     ids = sorted({entry_id for entry_id, _ in known})
     withdrawn_at: dict[int, datetime | None] = {}
     labels: dict[int, set[str]] = defaultdict(set)
