@@ -3,12 +3,14 @@ token), sessions, CSRF, throttling, roles, and user text rendered inert."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import update
 
 from cordon.store.types import utcnow
 from cordon.store.web_models import web_sessions
+from tests.test_hub_support import make_bank
 from tests.web_support import PASSWORD, HubUi, csrf_of, hub_ui, login
 
 __all__ = ["hub_ui"]
@@ -202,3 +204,27 @@ def test_cookies_are_secure_behind_https(hub_ui: HubUi) -> None:
         cookie = next(h for h in response.headers.get_list("set-cookie")
                       if h.startswith("cordon_session="))
         assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_dashboard_figures_follow_every_change_and_lists_page(hub_ui: HubUi) -> None:
+    figure = re.compile(r"<strong>([\d,]+)</strong> live entries")
+    make_bank(hub_ui.hub, "alice", "tcap", ["*"])
+    with hub_ui.client("cora") as client, hub_ui.hub.client("alice") as api:
+        assert figure.search(client.get("/ui/").text).group(1) == "0"
+        assert figure.search(client.get("/ui/").text).group(1) == "0"  # kept figures
+        entries = [{"signals": {"md5": f"{i:032x}"}, "labels": ["tag:page"]} for i in range(60)]
+        ids = api.post("/v1/banks/tcap/entries", json={"entries": entries}).json()["ids"]
+        assert figure.search(client.get("/ui/").text).group(1) == "60"
+        api.delete(f"/v1/entries/{ids[0]}")
+        assert figure.search(client.get("/ui/").text).group(1) == "59"
+        # 50 per page, newest change first (the withdrawal), then the next page.
+        first = client.get("/ui/entries", params={"label": "tag:page", "withdrawn": "true"})
+        shown = re.findall(r'href="/ui/entries/(\d+)"', first.text)
+        assert len(shown) == 50 and shown[0] == str(ids[0])
+        older = re.search(r'href="(/ui/entries\?[^"]+)" rel="next"', first.text)
+        assert older is not None
+        second = client.get(older.group(1).replace("&amp;", "&"))
+        rest = re.findall(r'href="/ui/entries/(\d+)"', second.text)
+        assert len(rest) == 10 and not set(rest) & set(shown)
+        bank = client.get("/ui/banks/tcap")
+        assert len(re.findall(r'href="/ui/entries/(\d+)"', bank.text)) == 50

@@ -83,7 +83,7 @@ async def bank_page(
         with hub.store.read() as conn:
             rows = search_entries(conn, member_of(user), EntrySearch(bank=name), before, PAGE)
         return {"bank": bank, "recent": rows,
-                "next_url": f"/ui/banks/{name}?before={rows[-1].id}" if len(rows) == PAGE
+                "next_url": f"/ui/banks/{name}?before={rows[-1].change_seq}" if len(rows) == PAGE
                 else None}
 
     return render(request, "hub/bank.html", can_write=user.role in WRITERS,

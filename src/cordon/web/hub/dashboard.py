@@ -25,7 +25,7 @@ async def dashboard(request: Request, user: CurrentUser) -> HTMLResponse:
     member = member_of(user)
 
     def load() -> dict[str, object]:
-        stats = hub.statistics(member)
+        stats = request.app.state.hub_stats.statistics(member)
         with hub.store.read() as conn:
             entries = search_entries(conn, member, EntrySearch(withdrawn=True), None, RECENT)
         audit = (hub.audit_records(member, before=None, limit=RECENT, action=None,

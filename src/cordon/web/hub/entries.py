@@ -52,7 +52,7 @@ async def search(
         kept = {k: v for k, v in {"hash": criteria.text, "label": criteria.label,
                                   "contributor": criteria.contributor, "bank": criteria.bank,
                                   "withdrawn": "true" if withdrawn else ""}.items() if v}
-        next_url = "/ui/entries?" + urlencode({**kept, "before": rows[-1].id})
+        next_url = "/ui/entries?" + urlencode({**kept, "before": rows[-1].change_seq})
     return render(request, "hub/entries.html", recent=rows, search=criteria, next_url=next_url)
 
 

@@ -33,7 +33,10 @@ class EntryLine:
     content_type: str | None
     note: str | None
     created_at: datetime
+    updated_at: datetime
     withdrawn_at: datetime | None
+    # The entry's last change number: lists are ordered by it, newest change first.
+    change_seq: int
     contributor: str | None
     disputed: bool
     labels: list[str] = field(default_factory=list)
@@ -63,25 +66,31 @@ def hash_keys(text: str) -> list[tuple[str, str]]:
 
 def search_entries(conn: Connection, member: MemberRow, search: EntrySearch,
                    before: int | None, limit: int) -> list[EntryLine]:
-    """Entries matching every given criterion, newest first, `limit` of them with ids below
-    `before`. A criterion that can match nothing (an unknown contributor, text that is no
+    """Entries matching every given criterion, most recently changed first (the order of
+    an index on every backend: no sort of the whole bank), `limit` of them whose change number
+    is below `before`. A criterion that can match nothing (an unknown contributor, text that is no
     hash) gives no entries rather than an error."""
     visible = hub_repo.visible_bank_ids(conn, member)
     query = (select(entries.c.id, banks.c.name.label("bank"), entries.c.content_type,
-                    entries.c.note, entries.c.created_at, entries.c.withdrawn_at,
+                    entries.c.note, entries.c.created_at, entries.c.updated_at,
+                    entries.c.withdrawn_at, entries.c.change_seq,
                     hub_members.c.name.label("contributor"), hub_entries.c.disputed)
              .join(banks, banks.c.id == entries.c.bank_id)
              .outerjoin(hub_entries, hub_entries.c.entry_id == entries.c.id)
              .outerjoin(hub_members, hub_members.c.id == hub_entries.c.member_id)
-             .order_by(entries.c.id.desc()).limit(limit))
+             .order_by(entries.c.change_seq.desc()).limit(limit))
     if visible is not None:
         query = query.where(entries.c.bank_id.in_(visible))
     if before is not None:
-        query = query.where(entries.c.id < before)
+        query = query.where(entries.c.change_seq < before)
     if not search.withdrawn:
         query = query.where(entries.c.withdrawn_at.is_(None))
     if search.bank:
-        query = query.where(banks.c.name == search.bank)
+        # By id, so that the (bank, change number) index serves both filter and order.
+        bank_id = conn.execute(select(banks.c.id).where(banks.c.name == search.bank)).scalar()
+        if bank_id is None:
+            return []
+        query = query.where(entries.c.bank_id == bank_id)
     if search.contributor:
         query = query.where(hub_members.c.name == search.contributor)
     if search.label:
@@ -94,8 +103,9 @@ def search_entries(conn: Connection, member: MemberRow, search: EntrySearch,
         query = query.where(entries.c.id.in_(select(entry_signals.c.entry_id).where(
             or_(*(and_(entry_signals.c.signal_type == name, entry_signals.c.lookup == lookup)
                   for name, lookup in keys)))))
-    lines = [EntryLine(r.id, r.bank, r.content_type, r.note, r.created_at, r.withdrawn_at,
-                       r.contributor, bool(r.disputed)) for r in conn.execute(query)]
+    lines = [EntryLine(r.id, r.bank, r.content_type, r.note, r.created_at, r.updated_at,
+                       r.withdrawn_at, r.change_seq, r.contributor, bool(r.disputed))
+             for r in conn.execute(query)]
     _fill(conn, lines)
     return lines
 

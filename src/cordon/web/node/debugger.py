@@ -57,8 +57,9 @@ def explain(node: Node, spooled: IO[bytes]) -> dict[str, Any]:
 @router.post("/debugger", response_class=HTMLResponse)
 async def run_debugger(request: Request, user: Matcher) -> HTMLResponse:
     node: Node = request.app.state.node
-    content_type = request.headers.get("content-type", "").lower()
-    if not content_type.startswith("multipart/form-data"):
+    # Not lowercased: the boundary is case-sensitive.
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
         raise NodeError("send the form as multipart/form-data with a file", 415)
     fields, upload, name = await parse_report_form(content_type, request.stream(),
                                                    node.settings.max_upload_bytes)
