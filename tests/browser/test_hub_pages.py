@@ -158,6 +158,11 @@ def test_roles_see_their_pages_only(hub_site: HubUi, hub_page: Callable[[str], P
         assert "Not allowed" in reader.inner_text("main")
     reader.goto(f"{hub_site.url}/ui/banks")
     assert reader.get_by_role("button", name="Create the bank").count() == 0
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    reader.keyboard.press("Tab")
+    assert reader.evaluate("document.activeElement.textContent") == "Skip to content"
+    reader.keyboard.press("Enter")
+    assert reader.evaluate("document.activeElement.id") == "main"
 
 
 def test_hostile_text_stays_text(
