@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks._streams import (
     Composed,
+    LiveHttpServer,
     RtmpPublisher,
     RtmpServer,
     free_port,
@@ -54,6 +55,21 @@ def test_rtmp_stream_from_a_server(media: dict[str, Composed], index: LiveIndex)
     assert len(alerts) == 1 and 5.0 <= (alerts[0].ref_seconds or 0) <= 10.5, events
     assert kinds(events)[0] == "started" and kinds(events)[-1] in ("ended", "reconnecting",
                                                                     "error")
+
+
+def test_mpegts_bytes_sent_on_their_timestamps(media: dict[str, Composed],
+                                               index: LiveIndex) -> None:
+    """The benchmark's cheap publisher: a client joining late starts at a keyframe."""
+    with LiveHttpServer() as server:
+        url = server.add("raw.ts", media["restream"].path, raw=True, once=True)
+        monitor = Monitor(index, quick())
+        monitor.start(url)
+        events = drain(monitor, timeout=30)
+        [status] = monitor.status()
+    alerts = [e for e in events if isinstance(e, MatchEvent) and e.kind == "alert"]
+    assert len(alerts) == 1, events
+    assert kinds(events)[0] == "started" and status.frames_decoded > 100
+    assert status.video.startswith("h264 480x270")
 
 
 def test_srt_protocol() -> None:

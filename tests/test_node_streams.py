@@ -4,6 +4,7 @@ requests, and a burst of start requests past the capacity."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -252,16 +253,19 @@ def test_a_burst_of_start_requests_past_the_capacity(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_cordon_watch_on_a_node(node: RunningNode, restream: Composed, banked_vpdq: str,
-                                 tmp_path: Path) -> None:
+def test_cordon_watch_on_a_node(restream: Composed, banked_vpdq: str, tmp_path: Path) -> None:
     from tests.test_live_streams import cordon
 
     db = f"sqlite:///{tmp_path / 'unused.db'}"
-    with node.client() as client, LiveHttpServer() as server:
+    # The stream goes on air a few seconds from now, once the command has started (a loaded
+    # machine takes seconds to start Python); the node waits for it meanwhile.
+    running = serve_node(f"sqlite:///{tmp_path / 'node.db'}", settings(stream_timeout=20.0))
+    node = next(running)
+    with contextlib.closing(running), node.client() as client, LiveHttpServer() as server:
         client.post("/v1/banks", json={"name": "own"})
         entry = client.post("/v1/banks/own/entries", json={"entries": [
             {"signals": {"vpdq": banked_vpdq}, "labels": ["attack-footage"]}]}).json()["ids"][0]
-        url = server.add("live.ts", restream.path, once=True)
+        url = server.add("live.ts", restream.path, once=True, on_air=time.time() + 8)
         code, out, err = cordon(db, "watch", url, "--node", node.url, "--token", node.token,
                                 "--format", "json", timeout=60)
         assert code == 0, err
