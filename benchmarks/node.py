@@ -29,7 +29,6 @@ import asyncio
 import io
 import json
 import multiprocessing
-import os
 import random
 import tempfile
 import time
@@ -39,34 +38,12 @@ from typing import Any
 import httpx
 import numpy as np
 from _common import percentile, print_table, write_json
-from _servers import Server, load_average
+from _servers import Server, load_average, tree_cpu_seconds
 from PIL import Image
 
 from cordon.banks import Banks
 from cordon.node.service import Node
 from cordon.store import Store
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += times.get(current, 0.0)
-        todo.extend(children.get(current, []))
-    return total
 
 
 def write_bank_file(path: Path, count: int, rng: random.Random) -> list[int]:
