@@ -64,10 +64,16 @@ def live_threads() -> list[str]:
             if t.name.startswith(THREAD_PREFIX) and not t.name.endswith("watchdog")]
 
 
+@pytest.fixture()
+def node_on_each_backend(database_url: str) -> Iterator[RunningNode]:
+    yield from serve_node(database_url, settings())
+
+
 @pytest.mark.slow
 def test_alert_on_a_live_flv_stream_goes_through_rules_log_and_webhook(
-    node: RunningNode, restream: Composed, banked_vpdq: str
+    node_on_each_backend: RunningNode, restream: Composed, banked_vpdq: str
 ) -> None:
+    node = node_on_each_backend
     receiver = Receiver(failures=0)
     receiver.start()
     try:
