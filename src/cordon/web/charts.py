@@ -29,13 +29,13 @@ def _fmt(value: float) -> str:
 
 
 def bar_chart(data: Mapping[str, float] | Iterable[tuple[Any, float]], title: str,
-              width: int = 480, limit: int = 12) -> Markup:
+              width: int = 360, limit: int = 12) -> Markup:
     """Horizontal bars, largest first (at most `limit`; the rest summed as "other")."""
     pairs = sorted(_pairs(data), key=lambda p: -p[1])
     if len(pairs) > limit:
         rest = sum(v for _, v in pairs[limit - 1:])
         pairs = [*pairs[: limit - 1], ("other", rest)]
-    row, label_w, value_w = 22, 150, 70
+    row, label_w, value_w = 22, 150, 50
     height = max(1, len(pairs)) * row + 10
     top = max((v for _, v in pairs), default=0) or 1
     bar_space = width - label_w - value_w
@@ -50,7 +50,7 @@ def bar_chart(data: Mapping[str, float] | Iterable[tuple[Any, float]], title: st
         parts.append(f'<text x="4" y="16" fill="{MUTED}" font-size="13">no data yet</text>')
     for i, (label, value) in enumerate(pairs):
         y = 5 + i * row
-        shown = label if len(label) <= 22 else label[:21] + "…"
+        shown = label if len(label) <= 20 else label[:19] + "…"
         bar = max(1.0, bar_space * value / top) if value > 0 else 0
         parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" fill="{INK}" '
                      f'font-size="12">{escape(shown)}</text>')
@@ -63,7 +63,7 @@ def bar_chart(data: Mapping[str, float] | Iterable[tuple[Any, float]], title: st
 
 
 def time_chart(points: Sequence[tuple[Any, float]], title: str, unit: str = "",
-               width: int = 560, height: int = 180) -> Markup:
+               width: int = 400, height: int = 170) -> Markup:
     """A line over time (or any ordered labels): `points` are (label, value) in order,
     e.g. ("2026-11", 120) or (a datetime, 3.5). The first and last labels are written
     under the axis; the largest value at its top."""
