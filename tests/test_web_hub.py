@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import update
 
 from cordon.store.types import utcnow
 from cordon.store.web_models import web_sessions
+from tests.media_factory import image_bytes, png_bomb
 from tests.test_hub_support import make_bank
 from tests.web_support import PASSWORD, HubUi, csrf_of, hub_ui, login
 
@@ -158,7 +160,7 @@ def test_hostile_names_are_refused_and_echoed_inert(hub_ui: HubUi) -> None:
         assert search.status_code == 200 and "<script>alert" not in search.text
 
 
-def test_bad_uploads_get_clear_answers(hub_ui: HubUi) -> None:
+def test_bad_uploads_get_clear_answers(hub_ui: HubUi, tmp_path: Path) -> None:
     with hub_ui.client("cora") as client:
         token = csrf_of(client.get("/ui/banks").text)
         assert client.post("/ui/banks", data={"csrf_token": token, "name": "tcap",
@@ -170,6 +172,12 @@ def test_bad_uploads_get_clear_answers(hub_ui: HubUi) -> None:
             ("files", ("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg"))])
         assert broken.status_code == 200 and "broken.jpg" in broken.text
         assert "entry #" not in broken.text
+        bomb = png_bomb(tmp_path / "bomb.png").read_bytes()
+        refused = client.post(url, data={"csrf_token": token}, files=[
+            ("files", ("bomb.png", bomb, "image/png")),
+            ("files", ("fine.jpg", image_bytes(seed=3), "image/jpeg"))])
+        assert refused.status_code == 200 and "bomb.png" in refused.text
+        assert refused.text.count("entry #") == 1  # the good file still goes in
         wrong_label = client.post(url, data={"csrf_token": token, "labels": "nonsense"},
                                   files=[("files", ("a.txt", b"some text", "text/plain"))])
         assert wrong_label.status_code == 422 and "not in the taxonomy" in wrong_label.text
