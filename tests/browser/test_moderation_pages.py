@@ -57,12 +57,13 @@ def test_report_review_and_appeal_in_a_browser(
     reviewer.get_by_role("link", name="Review queue").click()
     assert_accessible(reviewer)
     reviewer.locator("a[href^='/ui/cases/']").first.click()
-    assert reviewer.get_by_alt_text("The reported content, blurred and in greyscale").is_visible()
+    # Locator.wait_for waits for the element to be visible (after the navigation).
+    reviewer.get_by_alt_text("The reported content, blurred and in greyscale").wait_for()
     assert HOSTILE in reviewer.inner_text("main")  # shown as text, not markup
     assert_accessible(reviewer)
     screenshot(reviewer, "moderation-case")
     reviewer.get_by_role("link", name="Reveal it").click()
-    assert reviewer.get_by_alt_text("The reported content, as it is").is_visible()
+    reviewer.get_by_alt_text("The reported content, as it is").wait_for()
     reviewer.get_by_label("Decision").select_option("remove")
     reviewer.get_by_label("Ground").select_option("law")
     reviewer.get_by_label("Affected account").fill("user-1")
