@@ -73,7 +73,11 @@ def test_orders_purge_and_the_transparency_report(capsys: pytest.CaptureFixture[
     assert code == 0 and "Removal orders: 2 received, 1 executed (1 within one hour)" in out
     code, _, err = cordon(capsys, "node", "report", "--year", "99999", *db)
     assert code == 2
-    code, out, _ = cordon(capsys, "node", "statements", "--platform", "p", *db)
+    code, _, err = cordon(capsys, "node", "statements", "--territory", "Germany", *db)
+    assert code == 2 and "two-letter" in err
+    code, out, _ = cordon(capsys, "node", "statements", "--platform", "p", "--territory", "de",
+                          "--territory", "FR", *db)
     [record] = [json.loads(line) for line in out.splitlines()]
+    assert record["territorial_scope"] == ["DE", "FR"]
     assert record["source_type"] == "SOURCE_TYPE_OTHER_NOTIFICATION"
     assert record["puid"].startswith("p-")

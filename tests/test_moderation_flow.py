@@ -109,7 +109,11 @@ def test_report_review_statement_appeal_transparency(mod: ModerationNode) -> Non
 
     # Statements export in the DSA Transparency Database layout.
     with mod.client("admin") as admin:
-        [record] = admin.get("/v1/statements/export/dsa").json()["statements"]
+        assert admin.get("/v1/statements/export/dsa",
+                         params={"territory": "DE,Narnia"}).status_code == 422
+        [record] = admin.get("/v1/statements/export/dsa",
+                             params={"territory": "DE,at"}).json()["statements"]
+        assert record["territorial_scope"] == ["DE", "AT"]
         assert record["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_REMOVED"]
         assert record["decision_ground"] == "DECISION_GROUND_ILLEGAL_CONTENT"
         assert record["source_type"] == "SOURCE_ARTICLE_16"

@@ -134,12 +134,16 @@ def purge_command(database_url: str | None, output_format: str, progress: bool) 
 @click.command("statements")
 @click.option("--platform", default="cordon", show_default=True,
               help="Prefix of the platform unique ids (puid).")
+@click.option("--territory", "territory", multiple=True, metavar="CC",
+              help="A country where the decisions apply (territorial_scope; repeat).")
 @DB_OPTION
-def statements_command(platform: str, database_url: str | None) -> None:
+def statements_command(platform: str, territory: tuple[str, ...],
+                       database_url: str | None) -> None:
     """Statements of reasons in the DSA Transparency Database fields, one JSON per line."""
     from cordon.node.moderation import statements
 
-    for record in statements.dsa_export(_context(database_url), platform):
+    for record in statements.dsa_export(_context(database_url), platform,
+                                        territory=territory):
         print_json(record)
 
 

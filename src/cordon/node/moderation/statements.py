@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from cordon.node.moderation.context import Context, NotFound, iso
+from cordon.node.service import NodeError
 from cordon.store.moderation_models import mod_cases, mod_decisions, mod_statements
 
 RESTRICTIONS = {"remove": "the content was removed", "restrict": "access to the content was "
@@ -83,7 +84,20 @@ def listing(ctx: Context, limit: int = 100, before: int | None = None) -> list[d
         return [public(r) for r in conn.execute(query)]
 
 
-def dsa_record(statement: Mapping[str, Any], platform_uid: str) -> dict[str, Any]:
+def check_territory(codes: Sequence[str]) -> list[str]:
+    """ISO 3166-1 alpha-2 codes of the member states where the decision applies."""
+    out = []
+    for code in codes:
+        code = code.strip().upper()
+        if len(code) != 2 or not code.isalpha() or not code.isascii():
+            raise NodeError(f"territory {code[:10]!r} is not a two-letter country code (e.g. DE)",
+                            422)
+        out.append(code)
+    return list(dict.fromkeys(out))
+
+
+def dsa_record(statement: Mapping[str, Any], platform_uid: str,
+               territory: Sequence[str] = ()) -> dict[str, Any]:
     """One statement in the DSA Transparency Database's submission fields."""
     law = statement["ground"] == "law"
     decided = (statement.get("decided_at") or "")[:10]
@@ -104,6 +118,8 @@ def dsa_record(statement: Mapping[str, Any], platform_uid: str) -> dict[str, Any
         "content_date": decided,
         "puid": f"{platform_uid}-{statement['id']}",
     }
+    if territory:
+        record["territorial_scope"] = list(territory)
     if statement.get("content_type") not in CONTENT_TYPES:
         record["content_type_other"] = statement.get("content_type") or "unknown"
     reference = statement.get("ground_reference") or ("Regulation (EU) 2021/784 (terrorist "
@@ -120,14 +136,16 @@ def dsa_record(statement: Mapping[str, Any], platform_uid: str) -> dict[str, Any
 
 
 def dsa_export(ctx: Context, platform_uid: str, since: datetime | None = None,
-               until: datetime | None = None) -> list[dict[str, Any]]:
+               until: datetime | None = None, territory: Sequence[str] = ()
+               ) -> list[dict[str, Any]]:
+    territory = check_territory(territory)
     query = select(mod_statements).order_by(mod_statements.c.id)
     if since is not None:
         query = query.where(mod_statements.c.created_at >= since)
     if until is not None:
         query = query.where(mod_statements.c.created_at < until)
     with ctx.store.read() as conn:
-        return [dsa_record(public(r), platform_uid) for r in conn.execute(query)]
+        return [dsa_record(public(r), platform_uid, territory) for r in conn.execute(query)]
 
 
 def for_case(ctx: Context, case_id: int) -> list[dict[str, Any]]:

@@ -217,10 +217,13 @@ async def list_statements(ctx: ContextDep, _who: Reviewer,
 @router.get("/v1/statements/export/dsa")
 async def export_statements(ctx: ContextDep, _who: Admin, platform: Annotated[
         str, Query(min_length=1, max_length=100)] = "cordon",
-        since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
-    """Statements in the EU DSA Transparency Database's submission fields."""
+        since: datetime | None = None, until: datetime | None = None,
+        territory: Annotated[str, Query(max_length=200)] = "") -> dict[str, Any]:
+    """Statements in the EU DSA Transparency Database's submission fields; `territory`:
+    comma-separated country codes for `territorial_scope`."""
+    codes = [c for c in territory.split(",") if c.strip()]
     return {"statements": await run_in_threadpool(statements.dsa_export, ctx, platform,
-                                                  since, until)}
+                                                  since, until, codes)}
 
 
 @router.get("/v1/statements/{statement_id}")
