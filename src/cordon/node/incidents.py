@@ -205,6 +205,9 @@ class NodeIncidents:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
+                    # Other server processes of this node (--workers) learn of crisis modes
+                    # from the shared store here.
+                    self.refresh_rules()
                     self.report_once(http)
                 except (httpx.HTTPError, CordonError) as exc:
                     log.warning("incident reports: %s", str(exc) or type(exc).__name__)
