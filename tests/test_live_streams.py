@@ -243,3 +243,36 @@ def test_codec_switch_mid_stream(media: dict[str, Composed], bank_db: str) -> No
     assert [x["event"] for x in lines].count("alert") == 1
     assert lines[-1]["event"] in ("ended", "error")
     assert code == (1 if lines[-1]["event"] == "error" else 0)
+
+
+def test_a_monitor_short_of_cpu_skips_to_live(media: dict[str, Composed], index: LiveIndex,
+                                              server: LiveHttpServer,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing made slow (as on a starved machine): the stream falls behind live, skips to
+    live on keyframes, and ends close to when the broadcast ends instead of a backlog later."""
+    import cordon.live.monitor as monitor_module
+
+    real = monitor_module.hash_rgb
+
+    def starved(rgb: object) -> object:
+        time.sleep(0.15)
+        return real(rgb)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(monitor_module, "hash_rgb", starved)
+    on_air = time.time()
+    url = server.add("slow.ts", media["unrelated"].path, once=True, on_air=on_air)
+    monitor = Monitor(index, MonitorConfig(
+        reader=ReaderConfig(open_timeout=3.0, read_timeout=3.0, catch_up_after=1.5),
+        allow_private=True, max_reconnects=0))
+    monitor.start(url)
+    lags = []
+    while monitor.running:
+        lags.append(monitor.status()[0].lag_seconds)
+        time.sleep(0.2)
+    ended = time.time()
+    [status] = monitor.status()
+    events = drain(monitor, timeout=5)
+    assert kinds(events)[-1] == "ended"
+    assert status.catch_ups >= 1 and max(lags) > 1.0
+    # Without skipping, 11 s of stream at 0.15 s a frame would take over 30 s.
+    assert ended - on_air < media["unrelated"].parts[-1][2] + 8.0, (ended - on_air, status)

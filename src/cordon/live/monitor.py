@@ -72,6 +72,8 @@ class StreamStatus:
     lag_seconds: float
     reconnects: int
     matched_entries: tuple[int, ...]
+    # Times the stream fell so far behind live that it skipped to live (keyframes only).
+    catch_ups: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,7 +82,7 @@ class StreamStatus:
             "stream_seconds": round(self.stream_seconds, 3),
             "frames_decoded": self.frames_decoded, "frames_hashed": self.frames_hashed,
             "lag_seconds": round(self.lag_seconds, 3), "reconnects": self.reconnects,
-            "matched_entries": list(self.matched_entries),
+            "catch_ups": self.catch_ups, "matched_entries": list(self.matched_entries),
         }
 
 
@@ -108,6 +110,8 @@ class _StreamWorker:
         self.frames_hashed = 0
         self.reconnects = 0
         self.lag = 0.0
+        self._reader: StreamReader | None = None
+        self.catch_ups_before = 0
         self._anchor: float | None = None
         self.last_frame = time.monotonic()
         self.thread = threading.Thread(
@@ -120,8 +124,13 @@ class _StreamWorker:
             return StreamStatus(
                 self.id, self.source.url, self.state, self.message, self.video,
                 self.decode_mode, self.clock.seconds, self.frames_decoded, self.frames_hashed,
-                self.lag, self.reconnects, tuple(self.tracker.alerted),
+                max(self.lag, self._edge_lag()), self.reconnects, tuple(self.tracker.alerted),
+                self.catch_ups_before + (self._reader.catch_ups if self._reader else 0),
             )
+
+    def _edge_lag(self) -> float:
+        reader = self._reader
+        return reader.edge.lag if reader is not None and reader.edge is not None else 0.0
 
     def _set(self, state: StreamState, kind: str, message: str) -> None:
         with self._lock:
@@ -154,6 +163,7 @@ class _StreamWorker:
         while not self.stop_event.is_set():
             reader = StreamReader(self.source, config.reader, self.clock, self.stop_event,
                                   self._stdin)
+            self._reader = reader
             live = False
             connected = time.monotonic()
             decoded_before = self.frames_decoded
@@ -162,7 +172,7 @@ class _StreamWorker:
                 self.video = reader.describe()
                 for sample in reader.samples():
                     self.frames_decoded = decoded_before + reader.frames_decoded
-                    self.decode_mode = reader.mode
+                    self.decode_mode = "catch-up" if reader.catching_up else reader.mode
                     if live and failures and time.monotonic() - connected >= config.stable_seconds:
                         failures = 0
                     if not live:
@@ -178,6 +188,8 @@ class _StreamWorker:
                 reason, failed = str(exc), True
             finally:
                 self.frames_decoded = decoded_before + reader.frames_decoded
+                self.catch_ups_before += reader.catch_ups
+                self._reader = None
                 reader.close()
             if self.stop_event.is_set():
                 break

@@ -61,6 +61,13 @@ class ReaderConfig:
     # side before PDQ (PDQ works on 64x64 after its own filtering: 180 px keeps the hash of a
     # 720p frame within a few bits of the full-size one, at a tenth of the cost).
     hash_side: int = 180
+    # A network stream more than this many seconds behind live (the monitor short of CPU, or
+    # started late) skips to live: only keyframes are decoded until it is within half a
+    # second again, and decoding resumes at a keyframe. 0: never skip.
+    catch_up_after: float = 3.0
+    # Seconds a connection may take to deliver its first packet without counting as behind
+    # (connecting, and waiting for the next keyframe of a 2 s GOP).
+    join_allowance: float = 2.5
     decode: str = "auto"
     open_timeout: float = 10.0
     read_timeout: float = 5.0
@@ -109,6 +116,30 @@ class StreamClock:
                 self.seconds += self._step
         self._last = pts_seconds
         return self.seconds
+
+
+class LiveEdge:
+    """How far a connection is behind live, from the packets' timestamps against the wall
+    clock: the newest packet's time is live when it came no earlier than the pace of the
+    packets before it allows (reading from a backlog is faster than that) or when a read had
+    to wait for the network. Timestamp jumps move neither clock."""
+
+    # A read that waits this long for data is at the live edge (not reading a backlog).
+    _WAITED = 0.5
+
+    def __init__(self, opened_at: float, allowance: float) -> None:
+        self._wall = opened_at + allowance
+        self._stream = 0.0
+        self._clock = StreamClock()
+        self.lag = 0.0
+
+    def packet(self, now: float, dts: float | None, waited: float) -> float:
+        t = self._clock.advance(dts)
+        lag = (now - self._wall) - (t - self._stream)
+        if lag <= 0 or waited >= self._WAITED:
+            self._wall, self._stream, lag = now, t, 0.0
+        self.lag = lag
+        return lag
 
 
 class _KeyframeCadence:
@@ -160,9 +191,15 @@ class StreamReader:
         self.frames_decoded = 0
         self.mode = "fast" if config.decode == "auto" else config.decode
         self._reformatter = VideoReformatter()
+        self._opened_at = time.monotonic()
+        self.edge: LiveEdge | None = None
+        # Skipping to live: non-key packets are dropped (see ReaderConfig.catch_up_after).
+        self.catching_up = False
+        self.catch_ups = 0
 
     def open(self) -> None:
         config = self.config
+        self._opened_at = time.monotonic()
         options = {
             "probesize": str(config.probe_size),
             "analyzeduration": str(config.analyze_duration),
@@ -226,12 +263,23 @@ class StreamReader:
         anchor: float | None = None
         next_sample = -1.0
         errors = 0
+        edge = None
+        if self.source.kind is SourceKind.NETWORK and self.config.catch_up_after > 0:
+            edge = self.edge = LiveEdge(self._opened_at, self.config.join_allowance)
+        requested = time.monotonic()
         try:
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return
                 if packet.size == 0:
                     continue
+                if edge is not None:
+                    now = time.monotonic()
+                    lag = edge.packet(now, _seconds(packet.dts, packet.time_base),
+                                      now - requested)
+                    if self._skip_to_live(lag, packet.is_keyframe):
+                        requested = time.monotonic()
+                        continue
                 pts = _seconds(packet.pts, packet.time_base)
                 if packet.is_keyframe:
                     cadence.keyframe(pts)
@@ -265,11 +313,24 @@ class StreamReader:
                     next_sample = t + period if next_sample < 0 or t - next_sample > period \
                         else next_sample + period
                     yield self._sample(frame, t)
+                requested = time.monotonic()
         except av.error.FFmpegError as exc:
             raise MediaError(f"the stream failed: {_message(exc)}") from None
         except (OSError, ValueError) as exc:
             raise MediaError(f"the stream failed: {_message(exc)}") from None
         raise StreamEnded
+
+    def _skip_to_live(self, lag: float, keyframe: bool) -> bool:
+        """True when this packet is dropped to catch up with live."""
+        if not self.catching_up:
+            if lag <= self.config.catch_up_after:
+                return False
+            self.catching_up = True
+            self.catch_ups += 1
+        elif lag < 0.5 and keyframe:
+            self.catching_up = False
+            return False
+        return not keyframe
 
     def _switch(self, ctx: Any, mode: str) -> None:
         if mode != self.mode:
