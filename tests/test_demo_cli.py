@@ -81,9 +81,9 @@ class Demo:
             raise AssertionError(f"the demo stopped: {self.process.stderr.read()}")  # type: ignore[union-attr]
         return json.loads(line)  # type: ignore[no-any-return]
 
-    def stop(self) -> int:
+    def stop(self, signum: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
         try:
             return self.process.wait(30)
         finally:
@@ -170,7 +170,7 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
                           headers={"Authorization": f"Bearer {second['node_token']}"})
         assert len(rules.json()["rules"]) == 3
     finally:
-        assert again.stop() == 0
+        assert again.stop(signal.SIGINT) == 0  # Ctrl-C
     assert _processes_using(demo_home) == []
 
 

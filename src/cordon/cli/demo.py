@@ -103,7 +103,11 @@ def _print_summary(info: dict[str, Any]) -> None:
         echo(f"  not banked: {problem}")
     echo(f"  demo home: {info['home']} (logs hub.log, node.log)")
     echo("")
-    echo("  play the story in another terminal: cordon demo play")
+    from cordon.demo.home import default_home
+
+    where = "" if Path(info["home"]) == default_home().expanduser().resolve() else \
+        f" --home {info['home']}"
+    echo(f"  play the story in another terminal: cordon demo play{where}")
 
 
 @demo_group.command("play")

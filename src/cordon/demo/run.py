@@ -31,14 +31,18 @@ class DemoOptions:
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """`kill PID` stops the demo like Ctrl-C does: servers stopped, nothing left behind."""
+    """`kill PID` and Ctrl-C stop the demo: servers stopped, nothing left behind."""
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
     previous = signal.signal(signal.SIGTERM, interrupt)
+    # Ctrl-C stops the demo even when it was started with SIGINT ignored (as a shell's
+    # background job is).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def summary(options: DemoOptions, state: DemoState, mirrored: int) -> dict[str, Any]:
