@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,21 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
     finally:
         assert again.stop(signal.SIGINT) == 0  # Ctrl-C
     assert _processes_using(demo_home) == []
+
+
+def test_servers_stop_when_the_demo_is_killed(corpus: Path, demo_home: Path,
+                                              ports: tuple[int, int]) -> None:
+    demo = Demo(demo_home, corpus, *ports)
+    try:
+        demo.ready()
+        assert len(_processes_using(demo_home)) == 3  # the demo, its hub and its node
+    finally:
+        demo.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while _processes_using(demo_home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_using(demo_home) == []
+    assert not _listening(ports[0]) and not _listening(ports[1])
 
 
 def _play_the_story(home: Path, info: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@ processes, their readiness, and a clean stop."""
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
@@ -13,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,10 +21,21 @@ from cordon.errors import CordonError
 _PR_SET_PDEATHSIG = 1
 
 
+def _find_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Looked up here, not in the child: between fork and exec only the call itself should run.
+_prctl = _find_prctl()
+
+
 def _die_with_parent() -> None:
     # A child outlives a parent killed with SIGKILL unless the kernel is told otherwise.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def check_port_free(host: str, port: int, what: str) -> None:
