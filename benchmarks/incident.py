@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -53,7 +54,8 @@ class Cluster:
             self.admin = hub.add_member("admin", "admin")[2]
             self.writer = hub.add_member("alice", "contributor")[2]
             members = [hub.add_member(f"node{i}", "reader")[2] for i in range(nodes)]
-        self.hub = Server("hub", ["hub", "serve", "--db", self.hub_url, "--rate-limit", "0"])
+        self.hub = Server("incident-hub", ["hub", "serve", "--db", self.hub_url,
+                                           "--rate-limit", "0"])
         self.nodes: list[Server] = []
         self.node_tokens: list[str] = []
         for i, member in enumerate(members):
@@ -228,10 +230,16 @@ def main() -> None:
             while backlog.is_alive() and backlog.sent < min(args.backlog, 10_000):
                 time.sleep(0.05)
             delays, ids = asyncio.run(declarations(cluster, args.declarations))
-            results["declaration"] = {
+            results["declaration"] = dec = {
                 "samples": len(delays), "missed": sum(d == float("inf") for d in delays),
                 "p50_ms": percentile(delays, 50) * 1000, "p95_ms": percentile(delays, 95) * 1000,
-                "max_ms": max(delays) * 1000}
+                "max_ms": max(delays) * 1000, "backlog_sent": backlog.sent}
+            print_table(f"declaration -> {args.nodes} nodes (load {results['load_before']} "
+                        f"-> {load_average()})",
+                        ["samples", "p50 ms", "p95 ms", "max ms", "missed"],
+                        [[dec["samples"], dec["p50_ms"], dec["p95_ms"], dec["max_ms"],
+                          dec["missed"]]])
+            sys.stdout.flush()
             hashes = asyncio.run(incident_hashes(cluster, ids[-1], args.hashes, args.burst,
                                                  rng, backlog))
             d = hashes.pop("delays")
@@ -248,14 +256,10 @@ def main() -> None:
         finally:
             cluster.stop()
     results["load_after"] = load_average()
-    dec = results["declaration"]
-    print_table(f"declaration -> {args.nodes} nodes (load {results['load_before']} -> "
-                f"{results['load_mid']})",
-                ["samples", "p50 ms", "p95 ms", "max ms", "missed"],
-                [[dec["samples"], dec["p50_ms"], dec["p95_ms"], dec["max_ms"], dec["missed"]]])
     h = results["incident_hashes"]
     print_table(f"{h['hashes']} incident hashes in bursts of {h['burst']} -> matchable at "
-                f"{args.nodes} nodes, behind a backlog of {args.backlog:,}",
+                f"{args.nodes} nodes, behind a backlog of {args.backlog:,} (load -> "
+                f"{results['load_mid']})",
                 ["p50 ms", "p95 ms", "max ms", "slowest node p95 ms", "within 2 s",
                  "min backlog behind", "max backlog behind", "missing"],
                 [[h["p50_ms"], h["p95_ms"], h["max_ms"], h["slowest_node_p95_ms"],
