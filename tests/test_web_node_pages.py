@@ -4,6 +4,7 @@ banks, rules, webhooks with their delivery log, live streams, and who may open w
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from cordon.demo.variants import video_variant
 from cordon.hashing import MatchingSelection, hash_file
 from cordon.signals import get_signal_type
 from tests.media_factory import image_bytes, scene_frames, write_image, write_video
-from tests.web_support import NodeUi, csrf_of, node_ui
+from tests.web_support import HubUi, NodeUi, csrf_of, hub_ui, node_ui, serve_node_ui
 
-__all__ = ["node_ui"]
+__all__ = ["hub_ui", "node_ui"]
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -146,6 +147,19 @@ def test_dashboard_counts_matches_and_actions(node_ui: NodeUi, tmp_path: Path) -
     assert re.search(r"<strong>\d+</strong> matches in 24 hours", page.text)
     assert "This node follows no hub" in page.text
     assert "up.jpg" in page.text and ">block</span>" in page.text
+
+
+def test_dashboard_of_a_node_following_a_hub(hub_ui: HubUi, tmp_path: Path) -> None:
+    for site in serve_node_ui(f"sqlite:///{tmp_path / 'node.db'}", hub_ui.hub):
+        deadline = time.monotonic() + 20
+        follower = site.node.app.state.follower
+        while follower.status.mode != "stream" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with site.client("admin") as client:
+            page = client.get("/ui/")
+        assert page.status_code == 200
+        assert "<strong>in step</strong> with the hub" in page.text
+        assert f"<dt>Hub</dt><dd>{hub_ui.url}</dd>" in page.text
 
 
 def test_rules_are_listed_created_and_deleted_by_admins_only(node_ui: NodeUi) -> None:

@@ -47,7 +47,9 @@ def actions_of_day(node: Node, now: datetime) -> Counter[str]:
 
 
 def sync_state(follower: HubFollower | None) -> dict[str, Any] | None:
-    """How the node follows the hub; None when it follows none."""
+    """How the node follows the hub; None when it follows none. `lag_seconds` is the time
+    since changes were last applied: while the push stream is up, a quiet hub is not a lag
+    (the node is in step); while polling, it is the age of the last feed read."""
     if follower is None:
         return None
     status = follower.status
