@@ -101,6 +101,20 @@ def test_upload_and_hash(node: RunningNode) -> None:
         assert junk.status_code == 422
 
 
+def test_upload_with_a_mixed_case_multipart_boundary(node: RunningNode) -> None:
+    # Browsers send boundaries like ----WebKitFormBoundaryAbCd; the parser must get them as sent.
+    image = require(CORPUS / "images") / "0000.jpg"
+    boundary = "----WebKitFormBoundaryAbCdEf123"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+    body += image.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    with node.client() as client:
+        response = client.post("/v1/hash", content=body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["signals"]["pdq"]["hash"]) == 64
+
+
 def test_oversized_upload_gets_413_without_reading_it_whole(node: RunningNode) -> None:
     import resource
 

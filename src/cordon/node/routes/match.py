@@ -58,9 +58,12 @@ async def _content(request: Request, node: Node) -> tuple[IO[bytes] | None, str 
                                                           dict[str, Any] | None]:
     """(spooled content, its name) or (None, None, parsed signals)."""
     settings = node.settings
-    content_type = request.headers.get("content-type", "").lower()
+    # The multipart boundary is case-sensitive (browsers send mixed case): only the media type
+    # is compared in lower case, the header goes to the parser as it came.
+    raw_content_type = request.headers.get("content-type", "")
+    content_type = raw_content_type.lower()
     if content_type.startswith("multipart/form-data"):
-        spooled, name = await spool_multipart(content_type, request.stream(),
+        spooled, name = await spool_multipart(raw_content_type, request.stream(),
                                               settings.max_upload_bytes)
         return spooled, name, None
     if content_type.startswith(("image/", "video/", "application/octet-stream")):
