@@ -293,3 +293,21 @@ def test_cordon_watch_on_a_node(restream: Composed, banked_vpdq: str, tmp_path: 
         assert code == 2 and "401" in err and "invalid or revoked token" in err
         code, _, err = cordon(db, "watch", url, "--node", node.url)
         assert code == 2 and "--token" in err
+
+
+def test_an_entry_banked_while_a_stream_is_watched_is_matched(
+    node: RunningNode, restream: Composed, banked_vpdq: str
+) -> None:
+    with node.client() as client, LiveHttpServer() as server:
+        client.post("/v1/banks", json={"name": "own"})
+        url = server.add("live.ts", restream.path, once=True, on_air=time.time() + 2)
+        stream = client.post("/v1/streams", json={"url": url}).json()
+        wait_for(lambda: client.get(f"/v1/streams/{stream['id']}").json()["state"] == "live",
+                 10, step=0.05)
+        # The banked clip comes on air 3 s into the stream; the entry arrives before it.
+        entry = client.post("/v1/banks/own/entries", json={"entries": [
+            {"signals": {"vpdq": banked_vpdq}, "labels": ["attack-footage"]}]}).json()["ids"][0]
+        wait_for(lambda: client.get(f"/v1/streams/{stream['id']}").json()["state"]
+                 in ("ended", "error"), 30, step=0.2)
+        events = client.get(f"/v1/streams/{stream['id']}/events").json()["events"]
+        assert [e["entry"] for e in events if e["event"] == "alert"] == [entry], events

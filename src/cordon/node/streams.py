@@ -10,9 +10,10 @@ turned into the node's own records.
 - An alert goes through the node's rules (a rule may ask to `cut` the stream), is recorded in
   the match log, and is delivered as a `live_match` webhook event, like its progress and
   `lost` events: to every webhook subscribed to `live_match` and to the stream's own webhook.
-- The monitor's index is rebuilt whenever the node's indexed entries change (a hub entry
-  mirrored during an incident, a withdrawal), so a stream already being watched is matched
-  against the new fingerprints too.
+- The monitor's index is built when the first stream starts, and rebuilt whenever the node's
+  indexed entries change while streams are watched (a hub entry mirrored during an incident,
+  a withdrawal), so a stream already being watched is matched against the new fingerprints
+  too; a node that watches no stream does not pay for it (a bulk import, a catch-up).
 
 Streams live in the node process: they are not kept across a restart.
 """
@@ -36,6 +37,7 @@ from cordon.errors import CordonError
 from cordon.live import (
     CapacityError,
     Event,
+    LiveIndex,
     MatchEvent,
     Monitor,
     MonitorConfig,
@@ -134,13 +136,16 @@ class StreamService:
         self._streams: dict[str, _Watched] = {}
         self._monitor: Monitor | None = None
         self._dirty = threading.Event()
+        # The index no longer holds what the banks hold; rebuilt before the next use.
+        self._stale = True
+        self._index_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        self._monitor = Monitor(index_from_banks(self.node.banks), self.config)
-        self.node.on_change.append(self._dirty.set)
+        self._monitor = Monitor(LiveIndex(), self.config)
+        self.node.on_change.append(self._entries_changed)
         for target, name in ((self._dispatch, "cordon-streams-events"),
                              (self._refresh, "cordon-streams-index")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -150,8 +155,8 @@ class StreamService:
     def stop(self) -> None:
         self._stop.set()
         self._dirty.set()
-        if self._dirty.set in self.node.on_change:
-            self.node.on_change.remove(self._dirty.set)
+        if self._entries_changed in self.node.on_change:
+            self.node.on_change.remove(self._entries_changed)
         if self._monitor is not None:
             self._monitor.close()
         for thread in self._threads:
@@ -174,6 +179,8 @@ class StreamService:
                     node_webhooks.c.deleted_at.is_(None))).scalar_one_or_none()
             if found is None:
                 raise StreamRefused(f"no webhook with id {webhook}")
+        if self._stale:
+            self._rebuild()
         with self._lock:
             try:
                 stream_id = monitor.start(target)
@@ -311,6 +318,23 @@ class StreamService:
         self.node.outbox_ready.set()
 
     # --- index -----------------------------------------------------------------------------
+    def _entries_changed(self) -> None:
+        self._stale = True
+        if self._monitor is not None and self._monitor.running:
+            self._dirty.set()
+
+    def _rebuild(self) -> None:
+        with self._index_lock:
+            if not self._stale:
+                return  # another caller rebuilt it meanwhile
+            # Cleared before reading: a change during the read makes it stale again.
+            self._stale = False
+            try:
+                self.monitor.index = index_from_banks(self.node.banks)
+            except CordonError:
+                self._stale = True
+                raise
+
     def _refresh(self) -> None:
         while not self._stop.is_set():
             self._dirty.wait()
@@ -320,7 +344,7 @@ class StreamService:
             self._stop.wait(0.1)
             self._dirty.clear()
             try:
-                self.monitor.index = index_from_banks(self.node.banks)
+                self._rebuild()
             except CordonError as exc:  # the store is busy: try again on the next change
                 log.warning("live index not refreshed: %s", exc)
                 self._dirty.set()
