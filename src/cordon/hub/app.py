@@ -20,10 +20,10 @@ from cordon.hub.metrics import HubMetrics, MetricsMiddleware
 from cordon.hub.middleware import GuardBody
 from cordon.hub.notify import ChangeNotifier, PgListener
 from cordon.hub.priority import PriorityBroadcast, wire_priority
-from cordon.hub.ratelimit import RateLimiter
 from cordon.hub.routes import admin, banks, entries, feed, health, incidents
 from cordon.hub.service import Hub
 from cordon.hub.settings import HubSettings
+from cordon.ratelimit import RateLimiter
 from cordon.store import Store
 from cordon.web.hub import UI_HASHING_PATHS, mount_hub_ui
 

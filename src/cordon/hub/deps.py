@@ -9,9 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cordon.hub.errors import HubError, Unauthorized
-from cordon.hub.ratelimit import RateLimiter, retry_after
 from cordon.hub.service import Hub
 from cordon.hub.tokens import digest
+from cordon.ratelimit import RateLimiter, retry_after
 from cordon.store.hub_repository import MemberRow
 
 _bearer = HTTPBearer(auto_error=False, description="A member token: `Authorization: Bearer T`.")

@@ -1,4 +1,6 @@
-"""Requests per token: a token bucket per key, in the memory of one hub process."""
+"""Requests per key (a hub member's token, a client address, a notice code): a token bucket
+per key, in the memory of one process. The hub and the node's public moderation routes
+share it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import time
 
 class RateLimiter:
     """`rate` requests per second on average, `burst` at once. Keys idle long enough to be
-    full again are forgotten, so memory follows the number of active tokens."""
+    full again are forgotten, so memory follows the number of active keys."""
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
