@@ -197,6 +197,12 @@ def test_refused_urls_and_bad_requests(node: RunningNode, tmp_path: Path) -> Non
         assert client.get("/v1/streams").status_code == 401
         assert client.post("/v1/streams", json={"url": "http://127.0.0.1/x"}
                            ).status_code == 401
+    from cordon.node.moderation.access import create_token
+
+    for role, status in (("reviewer", 403), ("flagger", 403), ("service", 200)):
+        _, token = create_token(node.node, role, role)
+        with node.client(token=token) as client:
+            assert client.get("/v1/streams").status_code == status, role
 
 
 def test_private_addresses_are_refused_unless_their_network_is_allowed(

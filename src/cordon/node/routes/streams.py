@@ -1,5 +1,6 @@
 """Live streams: start watching a stream, list streams with their state, read a stream's
-events, stop watching."""
+events, stop watching. For the platform's systems: tokens with the `admin` or `service`
+role."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from cordon.node.deps import Caller
+from cordon.node.routes.moderation import Platform
 from cordon.node.streams import StreamService
 
 router = APIRouter(tags=["streams"])
@@ -35,7 +36,7 @@ def _service(request: Request) -> StreamService:
 
 
 @router.post("/v1/streams", status_code=201)
-async def start_stream(body: StreamIn, request: Request, _caller: Caller) -> dict[str, Any]:
+async def start_stream(body: StreamIn, request: Request, _who: Platform) -> dict[str, Any]:
     """Start watching a live stream. 422 for a refused URL (protocol, private address,
     unknown webhook), 503 when the node already watches as many streams as it may."""
     service = _service(request)
@@ -43,7 +44,7 @@ async def start_stream(body: StreamIn, request: Request, _caller: Caller) -> dic
 
 
 @router.get("/v1/streams")
-async def list_streams(request: Request, _caller: Caller) -> dict[str, Any]:
+async def list_streams(request: Request, _who: Platform) -> dict[str, Any]:
     """Every stream with its state: frames decoded and hashed, lag behind live, stalled,
     the entries it matched and how much of each has been seen."""
     service = _service(request)
@@ -52,12 +53,12 @@ async def list_streams(request: Request, _caller: Caller) -> dict[str, Any]:
 
 
 @router.get("/v1/streams/{stream_id}")
-async def get_stream(stream_id: str, request: Request, _caller: Caller) -> dict[str, Any]:
+async def get_stream(stream_id: str, request: Request, _who: Platform) -> dict[str, Any]:
     return await run_in_threadpool(_service(request).get, stream_id)
 
 
 @router.get("/v1/streams/{stream_id}/events")
-async def stream_events(stream_id: str, request: Request, _caller: Caller,
+async def stream_events(stream_id: str, request: Request, _who: Platform,
                         after: Annotated[int, Query(ge=0)] = 0,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """The stream's events after sequence number `after`, oldest first (the last 1000 are
@@ -66,5 +67,5 @@ async def stream_events(stream_id: str, request: Request, _caller: Caller,
 
 
 @router.delete("/v1/streams/{stream_id}", status_code=204)
-async def stop_stream(stream_id: str, request: Request, _caller: Caller) -> None:
+async def stop_stream(stream_id: str, request: Request, _who: Platform) -> None:
     await run_in_threadpool(_service(request).remove, stream_id)
