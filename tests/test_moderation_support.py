@@ -3,6 +3,7 @@ moderation data in a temporary directory."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from cordon.node.settings import NodeSettings
 from tests.media_factory import image_bytes
 from tests.test_node_support import RunningNode, start_node
 
+LIMIT_SETTINGS = ("CORDON_MODERATION_REPORT_PER_MINUTE", "CORDON_MODERATION_REPORT_BURST",
+                  "CORDON_MODERATION_APPEAL_PER_MINUTE", "CORDON_MODERATION_APPEAL_BURST")
 ROLE_NAMES = {"admin": "admin", "alice": "reviewer", "bob": "reviewer", "platform": "service",
               "flagger": "flagger"}
 
@@ -41,6 +44,11 @@ class ModerationNode:
 def serve_moderation(database_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
                      settings: NodeSettings | None = None) -> Iterator[ModerationNode]:
     monkeypatch.setenv(ENV_DIR, str(data_dir))
+    # Tests file many reports and appeals from one address: room for them, unless the test
+    # set its own limits.
+    for name in LIMIT_SETTINGS:
+        if name not in os.environ:
+            monkeypatch.setenv(name, "100000")
     running = start_node(database_url, settings or NodeSettings(max_upload_bytes=1 << 20))
     tokens = {name: create_token(running.node, name, role)[1]
               for name, role in ROLE_NAMES.items()}

@@ -120,6 +120,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     @app.exception_handler(NodeError)
     async def node_error(_request: Request, exc: NodeError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else {}
+        headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After with a 429
         detail: object = getattr(exc, "errors", None) or str(exc)
         return JSONResponse({"detail": detail}, status_code=exc.status, headers=headers)
 

@@ -9,6 +9,7 @@ import threading
 
 from cordon.node.moderation import clock, preservation, queue
 from cordon.node.moderation.context import Context
+from cordon.node.moderation.limits import PublicLimits
 from cordon.node.moderation.settings import ModerationSettings, beside_store, from_env
 from cordon.node.moderation.vault import Vault
 from cordon.node.service import Node
@@ -24,6 +25,7 @@ class Moderation:
         if node.store.dialect == "sqlite":
             settings = beside_store(settings, node.store.url.database)
         self.ctx = Context(node, settings, Vault(settings))
+        self.limits = PublicLimits(settings)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -32,6 +32,12 @@ class ModerationSettings:
     max_report_urls: int = 5
     # Seconds between two automatic purges (0: never automatically).
     purge_every: float = 3600.0
+    # Public routes without a token (the report form, notices and appeals): per client
+    # address, and for appeals also per notice code; a burst at once, then a steady rate.
+    report_per_minute: int = 10
+    report_burst: int = 10
+    appeal_per_minute: int = 5
+    appeal_burst: int = 10
 
 
 ENV_DIR = "CORDON_MODERATION_DIR"

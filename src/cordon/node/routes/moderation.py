@@ -30,6 +30,7 @@ from cordon.node.moderation import (
 from cordon.node.moderation.access import Principal, authenticate
 from cordon.node.moderation.context import Context, Forbidden
 from cordon.node.moderation.forms import parse_report_form
+from cordon.node.moderation.limits import PublicLimits, client_address
 from cordon.node.service import NodeError
 from cordon.node.upload import read_limited
 
@@ -56,6 +57,25 @@ async def _principal(request: Request, credentials: HTTPAuthorizationCredentials
     if found is None:
         raise Unauthorized("invalid or revoked token")
     return found
+
+
+def limits(request: Request) -> PublicLimits:
+    return request.app.state.moderation.limits  # type: ignore[no-any-return]
+
+
+async def public_caller(request: Request, credentials: HTTPAuthorizationCredentials | None
+                        ) -> Principal | None:
+    """Who calls a public route: a token holder, or nobody, on the address's budget (checked
+    before the body is read, so that a refused request costs next to nothing)."""
+    address = client_address(request)
+    if credentials is None or not credentials.credentials:
+        limits(request).report(address)
+        return None
+    try:
+        return await _principal(request, credentials)
+    except Unauthorized:
+        limits(request).refused_token(address)
+        raise
 
 
 def require(allowed: frozenset[str]) -> Any:
@@ -155,8 +175,9 @@ async def file_report(request: Request, ctx: ContextDep, credentials: Credential
                       ) -> dict[str, Any]:
     """Report content (no token needed): JSON `{urls, reason, explanation, reporter_name?,
     reporter_email?, good_faith}` or a multipart form with the same fields and a `file`. A
-    trusted flagger's token raises the report's priority. Answers with a tracking id."""
-    principal = await _principal(request, credentials)
+    trusted flagger's token raises the report's priority. Answers with a tracking id.
+    Without a token, each client address has a budget of reports (429 with Retry-After)."""
+    principal = await public_caller(request, credentials)
     return await receive_report(request, ctx, principal)
 
 
@@ -232,14 +253,18 @@ async def get_statement(statement_id: int, ctx: ContextDep, _who: Reviewer) -> d
 
 
 @router.get("/v1/notices/{code}")
-async def read_notice(code: str, ctx: ContextDep) -> dict[str, Any]:
-    """The affected user's view: the statement of reasons and their appeals."""
+async def read_notice(code: str, request: Request, ctx: ContextDep) -> dict[str, Any]:
+    """The affected user's view: the statement of reasons and their appeals. Reading a
+    notice and appealing share a budget per client address and per code (429)."""
+    limits(request).appeal(client_address(request), code[:100])
     return await run_in_threadpool(appeals.notice, ctx, code[:100])
 
 
 @router.post("/v1/notices/{code}/appeal", status_code=201)
-async def appeal(code: str, body: appeals.AppealIn, ctx: ContextDep) -> dict[str, Any]:
+async def appeal(code: str, request: Request, body: appeals.AppealIn, ctx: ContextDep
+                 ) -> dict[str, Any]:
     """Appeal the decision (within the window given in the statement)."""
+    limits(request).appeal(client_address(request), code[:100])
     return await run_in_threadpool(appeals.file_appeal, ctx, code[:100], body)
 
 

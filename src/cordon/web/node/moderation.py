@@ -28,6 +28,7 @@ from cordon.node.moderation import (
 )
 from cordon.node.moderation.context import Context
 from cordon.node.moderation.forms import parse_report_form
+from cordon.node.moderation.limits import PublicLimits, RateLimited, client_address
 from cordon.node.routes.moderation import report_from_form
 from cordon.node.service import NodeError
 from cordon.web.auth import CheckedForm, OptionalUser, WebUser, require_role
@@ -55,6 +56,16 @@ def _public_page(request: Request, template: str, status_code: int = 200,
     response = render(request, template, status_code=status_code, public_csrf=token, **context)
     response.set_cookie(PUBLIC_CSRF_COOKIE, token, path="/ui", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
+    return response
+
+
+def _limits(request: Request) -> PublicLimits:
+    return request.app.state.moderation.limits  # type: ignore[no-any-return]
+
+
+def _refused(request: Request, template: str, exc: RateLimited, **context: Any) -> Response:
+    response = _public_page(request, template, exc.status, **context)
+    response.headers.update(exc.headers)
     return response
 
 
@@ -92,6 +103,12 @@ async def report_submit(request: Request, user: OptionalUser) -> Response:
     if not content_type.startswith("multipart/form-data"):
         return _public_page(request, "moderation/report_form.html", 415, reasons=_reasons(),
                             error="send the form as multipart/form-data", values={})
+    if user is None:  # staff are known; the public has a budget per address
+        try:
+            _limits(request).report(client_address(request))
+        except RateLimited as exc:
+            return _refused(request, "moderation/report_form.html", exc, reasons=_reasons(),
+                            error=str(exc), values={})
     limit = min(ctx.settings.max_report_upload_bytes, ctx.node.settings.max_upload_bytes)
     upload = None
     values: dict[str, str] = {}
@@ -132,6 +149,11 @@ async def appeal_submit(request: Request, _user: OptionalUser) -> Response:
                             error="the form's security token is missing or out of date: "
                                   "reload the page and try again")
     ctx = _ctx(request)
+    try:
+        _limits(request).appeal(client_address(request), code)
+    except RateLimited as exc:
+        return _refused(request, "moderation/appeal.html", exc, notice=None, code="",
+                        error=str(exc))
     try:
         notice = await run_in_threadpool(appeals.notice, ctx, code)
     except NodeError as exc:
