@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cordon.errors import CordonError
+from cordon.node import roles
 from cordon.node.metrics import NodeMetrics
 from cordon.node.roles import PLATFORM, Principal
 from cordon.node.routes.match import parse_signals
@@ -85,7 +86,15 @@ class FastMatch:
         if not tokens.fresh():
             # Due for a reload: read the store on a worker thread, not on the event loop.
             await run_in_threadpool(tokens.name, token)
-        return tokens.peek(token)
+        found = tokens.peek(token)
+        if found is None:
+            return None
+        # Matching is for the platform's roles (cordon.node.roles); a token of another role
+        # goes on to the application, which refuses it with the documented 403.
+        role = getattr(found, "role", roles.ADMIN)
+        if role not in roles.PLATFORM:
+            return None
+        return getattr(found, "name", found)  # type: ignore[no-any-return]
 
     async def _body(self, receive: Receive) -> tuple[list[Message], bytes | None]:
         """The messages read and the whole body, or None when it is too large for the short
