@@ -214,3 +214,25 @@ def test_debrief_report_json_and_html(crisis_hub: RunningHub) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<script>" not in page.text
     assert "Attack in Example City" in page.text
+
+
+def test_concurrent_acknowledgements_and_counts_of_one_member(crisis_hub: RunningHub) -> None:
+    """Several processes of one member's node may acknowledge and report at the same moment:
+    one acknowledgement on the timeline, the last counts kept, never a 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    incident = declare(crisis_hub)
+
+    def ack_and_count(index: int) -> tuple[int, int]:
+        with crisis_hub.client("bob") as client:
+            ack = client.post(f"/v1/incidents/{incident['id']}/ack").status_code
+            counts = client.put(f"/v1/incidents/{incident['id']}/counts",
+                                json={"matches": index, "blocks": 0}).status_code
+        return ack, counts
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ack_and_count, range(8)))
+    assert answers == [(200, 200)] * 8
+    kinds = [e["kind"] for e in crisis_hub.hub.incidents.get(
+        crisis_hub.hub.authenticate(crisis_hub.tokens["admin"]), incident["id"])["timeline"]]
+    assert kinds.count("ack") == 1

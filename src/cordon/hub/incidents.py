@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cordon.hub.errors import Conflict, Forbidden, HubError, Unprocessable, no_bank
 from cordon.hub.labels import incident_label
@@ -301,12 +302,18 @@ class Incidents:
                 hub_incident_acks.c.incident_id == incident_id,
                 hub_incident_acks.c.member_id == member.id)).scalar_one_or_none()
             if first is None:
-                conn.execute(insert(hub_incident_acks).values(
-                    incident_id=incident_id, member_id=member.id, at=now))
-                _event(conn, incident_id, "ack", member.name,
-                       {"seconds_after_declaration": _seconds(row.declared_at, now)}, now)
-                hub_repo.insert_audit(conn, member=member, action="incident.ack",
-                                      object=f"incident:{incident_id}", client=client)
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(hub_incident_acks).values(
+                            incident_id=incident_id, member_id=member.id, at=now))
+                except IntegrityError:
+                    # Another process of the same member acknowledged at the same moment.
+                    first = now
+                else:
+                    _event(conn, incident_id, "ack", member.name,
+                           {"seconds_after_declaration": _seconds(row.declared_at, now)}, now)
+                    hub_repo.insert_audit(conn, member=member, action="incident.ack",
+                                          object=f"incident:{incident_id}", client=client)
         return {"incident": incident_id, "member": member.name,
                 "at": (first or now).isoformat(), "first": first is None}
 
@@ -322,9 +329,16 @@ class Incidents:
                 hub_incident_counts.c.member_id == member.id).values(
                 matches=matches, blocks=blocks, updated_at=now)).rowcount
             if not changed:
-                conn.execute(insert(hub_incident_counts).values(
-                    incident_id=incident_id, member_id=member.id, matches=matches,
-                    blocks=blocks, updated_at=now))
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(hub_incident_counts).values(
+                            incident_id=incident_id, member_id=member.id, matches=matches,
+                            blocks=blocks, updated_at=now))
+                except IntegrityError:  # a concurrent first report of the same member
+                    conn.execute(update(hub_incident_counts).where(
+                        hub_incident_counts.c.incident_id == incident_id,
+                        hub_incident_counts.c.member_id == member.id).values(
+                        matches=matches, blocks=blocks, updated_at=now))
         return {"incident": incident_id, "member": member.name, "matches": matches,
                 "blocks": blocks, "updated_at": now.isoformat()}
 

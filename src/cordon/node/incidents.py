@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cordon.errors import CordonError
 from cordon.node.rules import ACTIONS, Rule
@@ -55,6 +56,14 @@ class NodeIncidents:
         hub_id = int(incident["id"])
         version = int(incident.get("version") or 0)
         status = str(incident.get("status"))
+        try:
+            return self._apply(incident, hub_id, version, status, live)
+        except IntegrityError:
+            # Another process of this node recorded it at the same moment: it alerts.
+            return False
+
+    def _apply(self, incident: Mapping[str, Any], hub_id: int, version: int, status: str,
+               live: bool) -> bool:
         now = utcnow()
         with self._write, self.node.plain_write() as conn:
             row = conn.execute(select(node_incidents.c.version, node_incidents.c.status)
