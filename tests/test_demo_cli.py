@@ -174,6 +174,23 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
         assert again.stop(signal.SIGINT) == 0  # Ctrl-C
     assert _processes_using(demo_home) == []
 
+    # A removed hub database is made again, with new tokens, and the corpus banked again;
+    # the node, which mirrored the old hub, starts afresh.
+    for name in os.listdir(demo_home):
+        if name.startswith("hub.db"):
+            os.unlink(demo_home / name)
+    fresh = Demo(demo_home, corpus, hub_port, node_port)
+    try:
+        third = fresh.ready()
+        assert third["entries"] == 4 and third["mirrored"] == 4
+        assert third["hub_tokens"] != info["hub_tokens"]
+        assert third["node_token"] != info["node_token"]
+        node = {"Authorization": f"Bearer {third['node_token']}"}
+        status = httpx.get(f"{third['node']}/v1/status", headers=node).json()
+        assert status["mirrored_entries"] == 4
+    finally:
+        assert fresh.stop() == 0
+
 
 def test_servers_stop_when_the_demo_is_killed(corpus: Path, demo_home: Path,
                                               ports: tuple[int, int]) -> None:

@@ -66,6 +66,15 @@ class DemoHome:
     def node_db(self) -> str:
         return sqlite_url(self.path / "node.db")
 
+    def reset_node(self) -> None:
+        """Forget the node's database and its moderation files: it mirrored a hub that is
+        gone, and would follow the new one from a cursor that means nothing there."""
+        import shutil
+
+        for path in self.path.glob("node.db*"):
+            path.unlink()
+        shutil.rmtree(self.path / "node-moderation", ignore_errors=True)
+
     def log(self, name: str) -> Path:
         return self.path / f"{name}.log"
 

@@ -82,7 +82,10 @@ def run_demo(options: DemoOptions, ready: Callable[[dict[str, Any]], None],
             servers.append(hub)
             hub.wait_ready()
             state.hub_url = hub.url
-            seed.ensure_bank(hub.url, state)
+            if seed.ensure_bank(hub.url, home, state) and (home.path / "node.db").exists():
+                home.reset_node()
+                seed.bootstrap_tokens(home, state)
+                ensure_ui_users(home, state)
             todo = seed.to_bank(options.corpus, files, state)
             failed: list[str] = []
             if todo:

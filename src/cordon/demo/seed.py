@@ -72,10 +72,16 @@ def bootstrap_tokens(home: DemoHome, state: DemoState) -> None:
     home.save(state)
 
 
-def ensure_bank(hub_url: str, state: DemoState) -> None:
+def ensure_bank(hub_url: str, home: DemoHome, state: DemoState) -> bool:
+    """Create the demo bank unless it exists; whether the hub is a new one."""
     with HubClient(hub_url, state.tokens[ADMIN]) as client:
-        if not any(b["name"] == BANK for b in client.banks()):
-            client.create_bank(BANK, BANK_DESCRIPTION, ["*"])
+        if any(b["name"] == BANK for b in client.banks()):
+            return False
+        client.create_bank(BANK, BANK_DESCRIPTION, ["*"])
+    # A new hub database (hub.db removed): nothing is banked there any more.
+    state.banked.clear()
+    home.save(state)
+    return True
 
 
 def contribute(hub_url: str, home: DemoHome, state: DemoState,
