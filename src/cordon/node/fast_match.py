@@ -22,7 +22,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cordon.errors import CordonError
 from cordon.node import roles
 from cordon.node.metrics import NodeMetrics
-from cordon.node.roles import PLATFORM, Principal
 from cordon.node.routes.match import parse_signals
 from cordon.node.service import Node
 from cordon.signals import get_signal_type
@@ -51,9 +50,7 @@ class FastMatch:
                 content_type = value
             elif name == b"authorization":
                 authorization = value
-        caller = await self._caller(authorization)
-        # Tokens of other roles go on to the application, which answers 403.
-        if caller is None or caller.role not in PLATFORM \
+        if not await self._may_match(authorization) \
                 or not content_type.lower().startswith(b"application/json"):
             await self.app(scope, receive, send)
             return
@@ -77,24 +74,22 @@ class FastMatch:
             self.metrics.requests.labels("POST", _PATH, "200").inc()
             self.metrics.latency.labels("POST", _PATH).observe(time.perf_counter() - start)
 
-    async def _caller(self, authorization: bytes) -> Principal | None:
+    async def _may_match(self, authorization: bytes) -> bool:
+        """Whether the token is live and of a role that may match, from the token cache."""
         scheme, _, token = authorization.decode("latin-1").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            return None
+            return False
         tokens = self.node.tokens
         if not tokens.fresh():
             # Due for a reload: read the store on a worker thread, not on the event loop.
             await run_in_threadpool(tokens.name, token)
         found = tokens.peek(token)
         if found is None:
-            return None
+            return False
         # Matching is for the platform's roles (cordon.node.roles); a token of another role
         # goes on to the application, which refuses it with the documented 403.
-        role = getattr(found, "role", roles.ADMIN)
-        if role not in roles.PLATFORM:
-            return None
-        return getattr(found, "name", found)  # type: ignore[no-any-return]
+        return getattr(found, "role", roles.ADMIN) in roles.PLATFORM
 
     async def _body(self, receive: Receive) -> tuple[list[Message], bytes | None]:
         """The messages read and the whole body, or None when it is too large for the short
