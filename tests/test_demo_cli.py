@@ -280,3 +280,21 @@ def test_demo_refuses_a_damaged_state_file(tmp_path: Path, corpus: Path,
                   "--hub-port", str(ports[0]), "--node-port", str(ports[1]))
     assert result.returncode == 2
     assert "remove the demo home" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_play_needs_a_running_demo(tmp_path: Path, ports: tuple[int, int]) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    played = _run("play", "--home", str(home))
+    assert played.returncode == 2
+    assert played.stderr.strip().splitlines() == [
+        "cordon: error: the demo home has no running demo recorded; start it with "
+        "`cordon demo`"]
+    (home / "demo.json").write_text(json.dumps({
+        "tokens": {"consortium": "x", "platform-a": "y"}, "node_token": "z",
+        "hub_url": f"http://127.0.0.1:{ports[0]}", "node_url": f"http://127.0.0.1:{ports[1]}",
+        "corpus": str(tmp_path), "banked": {}}))
+    played = _run("play", "--home", str(home))
+    assert played.returncode == 2
+    assert "is the demo running? Start it with `cordon demo`" in played.stderr
+    assert "Traceback" not in played.stderr
