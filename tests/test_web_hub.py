@@ -4,6 +4,7 @@ token), sessions, CSRF, throttling, roles, and user text rendered inert."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -236,3 +237,24 @@ def test_dashboard_figures_follow_every_change_and_lists_page(hub_ui: HubUi) -> 
         assert len(rest) == 10 and not set(rest) & set(shown)
         bank = client.get("/ui/banks/tcap")
         assert len(re.findall(r'href="/ui/entries/(\d+)"', bank.text)) == 50
+
+
+def test_oversized_forms_are_refused_while_they_arrive(hub_ui: HubUi) -> None:
+    big = {"csrf_token": "x", "username": "cora", "password": "p" * (2 << 20)}
+    with hub_ui.client() as client:
+        response = client.post("/ui/login", data=big)
+        assert response.status_code == 413 and "larger than" in response.text
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+            for _ in range(40):
+                yield b"note=" + b"n" * 65_536
+
+        chunked = client.post("/ui/login", content=chunks(), headers={
+            "content-type": "application/x-www-form-urlencoded"})
+        assert chunked.status_code == 413
+    with hub_ui.client("cora") as client:
+        token = csrf_of(client.get("/ui/").text)
+        response = client.post("/ui/entries/1/feedback",
+                               data={"csrf_token": token, "note": "n" * (2 << 20)})
+        assert response.status_code == 413
+        assert client.get("/ui/").status_code == 200

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from cordon.web import csrf
+from cordon.web.bodies import read_form
 from cordon.web.sessions import COOKIE, SessionRow
 
 
@@ -90,7 +91,7 @@ def require_role(*roles: str) -> Callable[..., Awaitable[WebUser]]:
 async def checked_form(request: Request) -> FormData:
     """The POSTed form, once its CSRF token is the session's (else 403)."""
     user = await current_user(request)
-    form = await request.form()
+    form = await read_form(request)
     csrf.check(user.csrf_token, form)
     return form
 

@@ -21,6 +21,7 @@ from cordon.errors import CordonError
 from cordon.store import Store, StoreError
 from cordon.web import csrf
 from cordon.web.auth import Forbidden, LoginRequired, NotFound, OptionalUser, WebUser
+from cordon.web.bodies import TooLarge, read_form
 from cordon.web.realm import Realm
 from cordon.web.sessions import COOKIE, Sessions
 from cordon.web.settings import WebSettings
@@ -121,7 +122,7 @@ def _login_router(ui: WebUi) -> APIRouter:
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        form = await request.form()
+        form = await read_form(request)
         try:
             csrf.check(request.cookies.get(csrf.LOGIN_COOKIE), form)
         except csrf.CsrfError as exc:
@@ -175,7 +176,7 @@ def _login_router(ui: WebUi) -> APIRouter:
     async def logout(request: Request, user: OptionalUser) -> Response:
         session_id = request.cookies.get(COOKIE)
         if user is not None and session_id:
-            form = await request.form()
+            form = await read_form(request)
             try:
                 csrf.check(user.csrf_token, form)
             except csrf.CsrfError as exc:
@@ -226,6 +227,10 @@ def mount_ui(app: FastAPI, realm: Realm, store: Store,
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return _error_page(request, 404, str(exc))
+
+    @app.exception_handler(TooLarge)
+    async def too_large(request: Request, exc: TooLarge) -> Response:
+        return _error_page(request, 413, str(exc))
 
     # The API's own errors keep their JSON shape; under /ui they become pages.
     html_errors_for(app, StarletteHTTPException, lambda exc: exc.status_code,
