@@ -109,6 +109,9 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.state.streams = live
     app.state.moderation = moderation
     app.state.loaded = loaded
+    # `leadership.leading` is set in the one process that follows the hub and delivers
+    # webhooks: background work that must run once per node, not per process, waits for it.
+    app.state.leadership = leadership
     app.include_router(moderation_routes.router)
     metrics = NodeMetrics()
     app.state.metrics = metrics
