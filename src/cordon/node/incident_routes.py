@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from cordon.node.deps import Caller
+from cordon.node.deps import AdminCaller, Caller
 from cordon.node.incidents import NodeIncidents
 
 router = APIRouter(tags=["incidents"])
@@ -44,13 +44,14 @@ async def get_incident(incident_id: int, request: Request, _caller: Caller) -> d
 
 @router.put("/v1/incidents/{incident_id}/crisis")
 async def set_crisis(incident_id: int, body: CrisisIn, request: Request,
-                     _caller: Caller) -> dict[str, Any]:
-    """Crisis mode: while the incident is open, every match of an entry carrying its label
+                     _caller: AdminCaller) -> dict[str, Any]:
+    """Crisis mode (admins): while the incident is open, every match of an entry carrying its label
     calls for `action` (e.g. block at upload instead of queueing for review)."""
     return await run_in_threadpool(_incidents(request).set_crisis, incident_id, body.action,
                                    body.max_distance)
 
 
 @router.delete("/v1/incidents/{incident_id}/crisis")
-async def end_crisis(incident_id: int, request: Request, _caller: Caller) -> dict[str, Any]:
+async def end_crisis(incident_id: int, request: Request, _caller: AdminCaller
+                     ) -> dict[str, Any]:
     return await run_in_threadpool(_incidents(request).set_crisis, incident_id, None)

@@ -10,13 +10,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 ADMIN = "admin"
 REVIEWER = "reviewer"
 SERVICE = "service"
 FLAGGER = "flagger"
 ROLES = (ADMIN, REVIEWER, SERVICE, FLAGGER)
 
-# Who may do what in moderation; admins may do everything.
+# Who may do what; admins may do everything (the matrix: docs/api.md, "Roles").
 REVIEW = frozenset({ADMIN, REVIEWER})
 PLATFORM = frozenset({ADMIN, SERVICE})
 MANAGE = frozenset({ADMIN})
+# The match log: the platform's systems and the reviewers who weigh its evidence.
+MATCHES = frozenset({ADMIN, SERVICE, REVIEWER})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a token is: its name and role."""
+
+    name: str
+    role: str

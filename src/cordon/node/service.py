@@ -21,6 +21,7 @@ from cordon.hub.tokens import digest
 from cordon.matching import Matcher, SignalMatch
 from cordon.node import mirror
 from cordon.node.group_commit import GroupCommit
+from cordon.node.roles import ADMIN, Principal
 from cordon.node.rules import ACTIONS, Rule, evaluate
 from cordon.node.settings import NodeSettings
 from cordon.node.token_cache import TokenCache
@@ -117,10 +118,14 @@ class Node:
     def authenticate(self, token: str) -> str | None:
         return self.tokens.name(token)
 
-    def _live_tokens(self) -> dict[str, str]:
+    def principal(self, token: str) -> Principal | None:
+        """The name and role of a live token, or None."""
+        return self.tokens.principal(token)
+
+    def _live_tokens(self) -> dict[str, Principal]:
         with self.store.read() as conn:
-            return {row.digest: row.name for row in conn.execute(
-                select(node_tokens.c.digest, node_tokens.c.name).where(
+            return {row.digest: Principal(row.name, row.role or ADMIN) for row in conn.execute(
+                select(node_tokens.c.digest, node_tokens.c.name, node_tokens.c.role).where(
                     node_tokens.c.revoked_at.is_(None)))}
 
     # --- the matcher -----------------------------------------------------------------------

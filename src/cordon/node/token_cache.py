@@ -1,7 +1,8 @@
 """The node's live tokens, kept in memory so that a request is authenticated without a
 database read.
 
-The cache holds the digests of every live token (a handful of rows) and reloads them from the
+The cache holds the digests of every live token with its name and role (a handful of rows),
+so that role checks need no read either, and reloads them from the
 store at most `max_age` seconds after its last load, so a token revoked by another process
 (`cordon node token revoke` on the same database) stops working within `max_age`; one revoked
 through this process stops at once. An unknown digest reloads early, so that a token created a
@@ -16,8 +17,9 @@ import time
 from collections.abc import Callable
 
 from cordon.hub.tokens import digest
+from cordon.node.roles import Principal
 
-Loader = Callable[[], dict[str, str]]
+Loader = Callable[[], dict[str, Principal]]
 
 
 class TokenCache:
@@ -25,7 +27,7 @@ class TokenCache:
         self._load = load
         self.max_age = max_age
         self.min_reload = min_reload
-        self._names: dict[str, str] = {}
+        self._names: dict[str, Principal] = {}
         self._loaded_at = float("-inf")
         self._generation = 0
         self._lock = threading.Lock()
@@ -36,6 +38,11 @@ class TokenCache:
 
     def name(self, token: str) -> str | None:
         """The name of a live token, or None."""
+        found = self.principal(token)
+        return None if found is None else found.name
+
+    def principal(self, token: str) -> Principal | None:
+        """The name and role of a live token, or None."""
         key = digest(token)
         age = time.monotonic() - self._loaded_at
         if age >= self.max_age:
@@ -47,9 +54,9 @@ class TokenCache:
             found = self._names.get(key)
         return found
 
-    def peek(self, token: str) -> str | None:
-        """The name of a live token from memory alone, or None (unknown, or the cache is
-        due for a reload): never reads the store, so the event loop may call it."""
+    def peek(self, token: str) -> Principal | None:
+        """The name and role of a live token from memory alone, or None (unknown, or the
+        cache is due for a reload): never reads the store, so the event loop may call it."""
         if not self.fresh():
             return None
         return self._names.get(digest(token))

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from cordon.errors import CordonError, SignalFormatError
 from cordon.hashing import MatchingSelection, hash_file
-from cordon.node.deps import Caller, NodeDep
+from cordon.node.deps import NodeDep, PlatformCaller
 from cordon.node.fetch import fetch
 from cordon.node.schemas import HashOut, MatchIn, MatchOut
 from cordon.node.service import Node, NodeError
@@ -117,7 +117,7 @@ def _hash(node: Node, spooled: IO[bytes], indexed_only: bool) -> tuple[str | Non
 
 
 @router.post("/v1/match", response_model=MatchOut, openapi_extra=_BODY)
-async def match(request: Request, node: NodeDep, _caller: Caller) -> dict[str, Any]:
+async def match(request: Request, node: NodeDep, _caller: PlatformCaller) -> dict[str, Any]:
     """Match content (multipart `file`, or the body itself), a URL, or signals against every
     mirrored hub bank and private bank; applies the rules and records every match."""
     spooled, name, signals = await _content(request, node)
@@ -129,7 +129,7 @@ async def match(request: Request, node: NodeDep, _caller: Caller) -> dict[str, A
 
 
 @router.post("/v1/hash", response_model=HashOut, openapi_extra=_BODY)
-async def hash_content(request: Request, node: NodeDep, _caller: Caller) -> dict[str, Any]:
+async def hash_content(request: Request, node: NodeDep, _caller: PlatformCaller) -> dict[str, Any]:
     """The signals of content (multipart `file`, the body itself, or a URL); nothing is
     matched or recorded."""
     spooled, _, signals = await _content(request, node)
