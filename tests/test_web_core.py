@@ -113,7 +113,9 @@ def test_user_commands(tmp_path) -> None:
     assert run("node", "user", "add", "rev", "--role", "reviewer", "--password-stdin",
                "--db", db, stdin="a long password\n").exit_code == 0
     listed = run("hub", "user", "list", "--format", "json", "--db", db)
-    assert [line for line in listed.output.splitlines() if '"ann"' in line]
+    assert [line for line in listed.output.splitlines()
+            if '"ann"' in line and '"member": "acme"' in line]
+    assert "ann\tacts as acme" in run("hub", "user", "list", "--db", db).output
     assert "rev\treviewer" in run("node", "user", "list", "--db", db).output
     assert run("hub", "user", "password", "ann", "--password-stdin", "--db", db,
                stdin="a new long password\n").exit_code == 0

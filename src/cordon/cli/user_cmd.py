@@ -35,13 +35,20 @@ def _users(realm: str, database_url: str | None) -> Any:
     return Users(Store(_database_url(database_url)), realm)
 
 
-def _show(users: list[Any], output_format: str, realm: str) -> None:
-    for user in users:
+def _show(users: Any, output_format: str, realm: str) -> None:
+    from cordon.store import hub_repository as hub_repo
+
+    members: dict[int, str] = {}
+    if realm == "hub":
+        with users.store.read() as conn:
+            members = hub_repo.member_names(conn)
+    for user in users.list():
+        member = members.get(user.member_id) if user.member_id is not None else None
         if output_format == "json":
-            print_json({"name": user.name, "role": user.role, "member_id": user.member_id,
+            print_json({"name": user.name, "role": user.role, "member": member,
                         "created_at": user.created_at.isoformat(), "disabled": user.disabled})
         else:
-            what = f"member id {user.member_id}" if realm == "hub" else user.role
+            what = f"acts as {member}" if realm == "hub" else user.role
             state = "\tdisabled" if user.disabled else ""
             click.echo(f"{user.name}\t{what}{state}")
 
@@ -52,7 +59,7 @@ def _common(group: click.Group, realm: str) -> None:
     @FORMAT_OPTION
     def user_list(database_url: str | None, output_format: str) -> None:
         """List the users."""
-        _show(_users(realm, database_url).list(), output_format, realm)
+        _show(_users(realm, database_url), output_format, realm)
 
     @group.command("password")
     @click.argument("name")
