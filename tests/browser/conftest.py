@@ -11,7 +11,7 @@ HTTP. Fixtures other browser tests reuse:
 - `screenshot(page, name)`: writes docs/screenshots/<name>.png for the docs;
 - `assert_accessible(page)`: the basic accessibility rules of docs/ui.md hold on the page.
 
-Chromium comes from scripts/ensure-chromium (run by scripts/test); the tests skip, saying
+Chromium comes from scripts/ensure-test-tools (run by scripts/test); the tests skip, saying
 why, only when it cannot be installed.
 """
 
@@ -40,10 +40,10 @@ VIEWPORT = {"width": 1280, "height": 800}
 def _chromium() -> Path:
     if not CHROMIUM.exists():
         # The README's test command installs it; a bare pytest run gets one try here.
-        subprocess.run([str(ROOT / "scripts" / "ensure-chromium")], check=False,
+        subprocess.run([str(ROOT / "scripts" / "ensure-test-tools")], check=False,
                        capture_output=True, timeout=900)
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need chromium at {CHROMIUM}, and scripts/ensure-chromium "
+        pytest.skip(f"browser tests need chromium at {CHROMIUM}, and scripts/ensure-test-tools "
                     "could not install it (needs root and apt-get); set CORDON_CHROMIUM to "
                     "another chromium")
     return CHROMIUM
