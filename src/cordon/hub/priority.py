@@ -2,8 +2,9 @@
 
 A stream delivers changes in cursor order; a follower 100,000 changes behind would get an
 incident's hashes only after all of them. So, besides the cursor order, every open stream of
-this process gets each incident entry (event `priority`) and each incident change (event
-`incident`) as soon as it is committed, before its next ordinary event.
+this process gets the incident entries of each contribution (event `priority`, a JSON array
+of entries) and each incident change (event `incident`) as soon as they are committed,
+before its next ordinary event.
 
 Priority events carry no event id: the follower's cursor (its `Last-Event-ID`) keeps moving
 only with the cursor-ordered `entry` events, so the "never miss a change" guarantee of the
@@ -110,9 +111,13 @@ def incident_entry_items(hub: Hub, entry_ids: list[int]) -> list[PriorityItem]:
                 if r.id in wanted]
         bank_names = hub_repo.bank_names(conn)
         contributors = hub_repo.member_names(conn)
-    return [PriorityItem("priority", orjson.dumps(
-        entry_json(r, bank_names[r.bank_id], contributors, False)).decode(), r.bank_id)
-        for r in rows]
+    # One event per bank (a contribution writes to one): a node applies it in one write.
+    by_bank: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_bank.setdefault(r.bank_id, []).append(
+            entry_json(r, bank_names[r.bank_id], contributors, False))
+    return [PriorityItem("priority", orjson.dumps(items).decode(), bank_id)
+            for bank_id, items in by_bank.items()]
 
 
 class PriorityReader:

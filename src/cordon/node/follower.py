@@ -263,7 +263,10 @@ class HubFollower:
             return True
         if event == "priority" and self.apply_priority is not None:
             with self.gate.urgent():
-                self.status.applied += self.apply_priority([orjson.loads(data)])
+                entries = orjson.loads(data)
+                # An array: the incident entries of one contribution, applied in one write.
+                self.status.applied += self.apply_priority(
+                    entries if isinstance(entries, list) else [entries])
             return True
         return event in ("incident", "priority")
 
