@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from cordon.errors import CordonError
 from cordon.hashing import MatchingSelection, hash_file
@@ -122,6 +122,9 @@ class Taken:
     matches: list[dict[str, Any]] = field(default_factory=list)
     evidence: str | None = None
     errors: list[str] = field(default_factory=list)
+    # The content of a duplicate report, not kept because its open case keeps it; kept
+    # after all if that case closed before the report reached it.
+    unkept: bytes | None = field(default=None, repr=False)
 
 
 def take_content(ctx: Context, upload: IO[bytes] | None, upload_name: str | None,
@@ -139,6 +142,15 @@ def take_content(ctx: Context, upload: IO[bytes] | None, upload_name: str | None
             return Taken("url:" + urls[0].lower(), errors=errors)
         key, data = _sha256(content)
         taken = Taken(f"sha256:{key}", errors=errors)
+        held = _held(ctx, taken.content_key) if dedupe else None
+        if held is not None:
+            # A duplicate report: these very bytes were hashed and matched when the case
+            # opened, and the case keeps their signals, matches and encrypted copy. Hashing
+            # is most of a report's CPU, and duplicates come in bursts (viral content).
+            taken.content_type = held.content_type
+            taken.signals, taken.matches = dict(held.signals or {}), list(held.matches or [])
+            taken.unkept = data
+            return taken
         try:
             taken.content_type, parsed = _hash(ctx, Path(content.name))
         except NodeError as exc:
@@ -149,8 +161,7 @@ def take_content(ctx: Context, upload: IO[bytes] | None, upload_name: str | None
         if parsed:
             found = ctx.node.match(parsed, source=source, record=False)
             taken.signals, taken.matches = found["signals"], _evidence(found["matches"])
-        if not dedupe or not _held(ctx, taken.content_key):
-            taken.evidence = ctx.vault.put(data)
+        taken.evidence = ctx.vault.put(data)
         return taken
     finally:
         if content is not None and content is not upload:
@@ -189,6 +200,8 @@ def file_report(ctx: Context, report: ReportIn, upload: IO[bytes] | None,
     case_id, merged = queue.open_or_merge(ctx, values, trusted, write)
     if merged and evidence is not None:
         _drop_unused(ctx, case_id, evidence)
+    elif not merged and taken.unkept is not None:
+        _keep_late(ctx, case_id, taken.unkept)
     return {"tracking_id": tracking_id, "received_at": iso(now), "reason": report.reason,
             "case": case_id, "status": "open", "matched": bool(matches),
             "reports_of_this_content": merged_count(ctx, case_id) if merged else 1,
@@ -201,11 +214,25 @@ def merged_count(ctx: Context, case_id: int) -> int:
             mod_cases.c.id == case_id)).scalar_one())
 
 
-def _held(ctx: Context, content_key: str) -> bool:
-    """Whether an open case of this content already holds it (a duplicate report)."""
+def _held(ctx: Context, content_key: str) -> Any:
+    """The open case that already holds this content (a duplicate report), or None: its
+    content type, signals and matches."""
     with ctx.store.read() as conn:
-        return conn.execute(select(mod_cases.c.evidence).where(
-            mod_cases.c.open_key == content_key)).scalar_one_or_none() is not None
+        return conn.execute(select(mod_cases.c.content_type, mod_cases.c.signals,
+                                   mod_cases.c.matches).where(
+            mod_cases.c.open_key == content_key, mod_cases.c.evidence.is_not(None))).first()
+
+
+def _keep_late(ctx: Context, case_id: int, data: bytes) -> None:
+    """Keep the content of a new case opened by a duplicate report whose case closed in the
+    meantime (its signals and matches came from that case: the same bytes)."""
+    evidence = ctx.vault.put(data)
+    with ctx.node.plain_write() as conn:
+        kept = conn.execute(update(mod_cases).where(
+            mod_cases.c.id == case_id, mod_cases.c.evidence.is_(None)).values(
+            evidence=evidence)).rowcount
+    if not kept:
+        ctx.vault.delete(evidence)
 
 
 def _drop_unused(ctx: Context, case_id: int, evidence: str) -> None:
