@@ -137,6 +137,17 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
             answer = httpx.post(f"{info['node']}/v1/match", headers=node, timeout=60,
                                 files={"file": ("photo1.jpg", photo, "image/jpeg")}).json()
         assert answer["matches"] and answer["actions"][0]["action"] == "review"
+        # The node told the demo's webhook receiver, which checked the signatures.
+        log = Path(info["webhook_log"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            received = [json.loads(line) for line in
+                        (log.read_text().splitlines() if log.exists() else [])]
+            if {"match", "action"} <= {r["event"] for r in received}:
+                break
+            time.sleep(0.2)
+        assert {"match", "action"} <= {r["event"] for r in received}
+        assert {r["signature"] for r in received} == {"valid"}
 
         users = {u["user"]: u for u in info["ui_users"]}
         assert set(users) == {"operator", "platform", "engineer", "reviewer"}
@@ -167,9 +178,12 @@ def test_demo_runs_a_seeded_hub_and_node_and_restarts_on_the_same_data(
         assert second["hub_tokens"] == info["hub_tokens"]
         assert second["node_token"] == info["node_token"]
         assert second["ui_users"] == info["ui_users"]
-        rules = httpx.get(f"{second['node']}/v1/rules",
-                          headers={"Authorization": f"Bearer {second['node_token']}"})
+        headers = {"Authorization": f"Bearer {second['node_token']}"}
+        rules = httpx.get(f"{second['node']}/v1/rules", headers=headers)
         assert len(rules.json()["rules"]) == 3
+        # One webhook: the receiver of this run, not of the last one.
+        hooks = httpx.get(f"{second['node']}/v1/webhooks", headers=headers).json()
+        assert len(hooks["webhooks"]) == 1
     finally:
         assert again.stop(signal.SIGINT) == 0  # Ctrl-C
     assert _processes_using(demo_home) == []

@@ -99,6 +99,8 @@ def _print_summary(info: dict[str, Any]) -> None:
     echo(f"  hub bank {info['bank']}: {info['entries']} entries; the node mirrors "
          f"{info['mirrored']}")
     echo(f"  node rules: {', '.join(info['rules'])}")
+    echo(f"  node webhooks: match and action events, signatures checked, logged in "
+         f"{info['webhook_log']}")
     for problem in info.get("not_banked", []):
         echo(f"  not banked: {problem}")
     echo(f"  demo home: {info['home']} (logs hub.log, node.log)")

@@ -32,6 +32,7 @@ class DemoState:
     tokens: dict[str, str] = field(default_factory=dict)
     node_token: str | None = None
     reviewer_token: str | None = None
+    webhook_secret: str | None = None
     ui_passwords: dict[str, str] = field(default_factory=dict)
     banked: dict[str, int] = field(default_factory=dict)
     hub_url: str | None = None
@@ -42,6 +43,7 @@ class DemoState:
     def from_json(cls, data: dict[str, Any]) -> DemoState:
         return cls(tokens=dict(data.get("tokens") or {}), node_token=data.get("node_token"),
                    reviewer_token=data.get("reviewer_token"),
+                   webhook_secret=data.get("webhook_secret"),
                    ui_passwords=dict(data.get("ui_passwords") or {}),
                    banked={str(k): int(v) for k, v in (data.get("banked") or {}).items()},
                    hub_url=data.get("hub_url"), node_url=data.get("node_url"),
@@ -49,7 +51,8 @@ class DemoState:
 
     def to_json(self) -> dict[str, Any]:
         return {"tokens": self.tokens, "node_token": self.node_token,
-                "reviewer_token": self.reviewer_token, "ui_passwords": self.ui_passwords,
+                "reviewer_token": self.reviewer_token, "webhook_secret": self.webhook_secret,
+                "ui_passwords": self.ui_passwords,
                 "banked": self.banked, "hub_url": self.hub_url, "node_url": self.node_url,
                 "corpus": self.corpus}
 

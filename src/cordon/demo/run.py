@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from cordon.demo import seed
 from cordon.demo.corpus import corpus_files, hash_corpus
 from cordon.demo.home import DemoHome, DemoState
+from cordon.demo.receiver import WebhookReceiver
 from cordon.demo.servers import Server, check_port_free, start_hub, start_node
 from cordon.demo.users import ensure_ui_users, ui_users
 from cordon.errors import CordonError
@@ -57,6 +58,7 @@ def summary(options: DemoOptions, state: DemoState, mirrored: int) -> dict[str, 
         "node_token": state.node_token, "reviewer_token": state.reviewer_token,
         "bank": seed.BANK, "entries": len(state.banked), "mirrored": mirrored,
         "rules": [r["name"] for r in seed.RULES],
+        "webhook_log": str(options.home / "webhooks.log"),
         "home": str(options.home), "logs": [str(options.home / "hub.log"),
                                             str(options.home / "node.log")],
     }
@@ -77,6 +79,7 @@ def run_demo(options: DemoOptions, ready: Callable[[dict[str, Any]], None],
         seed.bootstrap_tokens(home, state)
         ensure_ui_users(home, state)
         servers: list[Server] = []
+        stack = ExitStack()
         try:
             hub = start_hub(options.host, options.hub_port, home.hub_db, home.log("hub"))
             servers.append(hub)
@@ -96,12 +99,16 @@ def run_demo(options: DemoOptions, ready: Callable[[dict[str, Any]], None],
             if not state.banked:
                 raise CordonError(f"no file of {options.corpus} could be banked: "
                                   + "; ".join(failed[:3]))
+            assert state.webhook_secret is not None
+            receiver = WebhookReceiver(state.webhook_secret, home.log("webhooks"))
+            stack.callback(receiver.close)
             node = start_node(options.host, options.node_port, home.node_db, hub.url,
                               state.tokens[seed.MEMBER], home.log("node"))
             servers.append(node)
             node.wait_ready()
             state.node_url = node.url
             seed.ensure_rules(node.url, state)
+            seed.ensure_webhook(node.url, state, receiver.url)
             mirrored = seed.wait_mirrored(node.url, state)
             home.save(state)
             ready({**summary(options, state, mirrored), "not_banked": failed})
@@ -115,3 +122,4 @@ def run_demo(options: DemoOptions, ready: Callable[[dict[str, Any]], None],
         finally:
             for server in reversed(servers):
                 server.stop()
+            stack.close()

@@ -4,6 +4,7 @@ through the real HTTP APIs. Every step looks first at what exists, so a restart 
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -61,6 +62,8 @@ def bootstrap_tokens(home: DemoHome, state: DemoState) -> None:
                 state.tokens[name] = hub.add_member(name, role)[2]
     finally:
         hub.store.close()
+    if not state.webhook_secret:
+        state.webhook_secret = secrets.token_urlsafe(24)
     node = Node(Store(home.node_db))
     try:
         if not state.node_token or authenticate(node, state.node_token) is None:
@@ -149,6 +152,21 @@ def ensure_rules(node_url: str, state: DemoState) -> None:
         for rule in RULES:
             if rule["name"] not in have:
                 answer(node.post("/v1/rules", json=rule))
+
+
+def ensure_webhook(node_url: str, state: DemoState, url: str) -> None:
+    """The node delivers `match` and `action` events to the demo's receiver, which listens
+    on a new port each run: webhooks of earlier runs are deleted."""
+    from cordon.demo.receiver import PATH
+
+    with node_client(node_url, state) as node:
+        hooks = answer(node.get("/v1/webhooks"))["webhooks"]
+        for hook in hooks:
+            if hook["url"].endswith(PATH) and hook["url"] != url:
+                answer(node.delete(f"/v1/webhooks/{hook['id']}"))
+        if not any(hook["url"] == url for hook in hooks):
+            answer(node.post("/v1/webhooks", json={"url": url, "secret": state.webhook_secret,
+                                                   "events": ["match", "action"]}))
 
 
 def wait_mirrored(node_url: str, state: DemoState, timeout: float = 120.0) -> int:
