@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from cordon.store.types import utcnow
 from cordon.store.web_models import web_sessions
-from tests.media_factory import image_bytes, png_bomb
+from tests.media_factory import image_bytes
 from tests.test_hub_support import make_bank
 from tests.web_support import PASSWORD, HubUi, csrf_of, hub_ui, login
 
@@ -161,39 +161,116 @@ def test_hostile_names_are_refused_and_echoed_inert(hub_ui: HubUi) -> None:
         assert search.status_code == 200 and "<script>alert" not in search.text
 
 
-def test_bad_uploads_get_clear_answers(hub_ui: HubUi, tmp_path: Path) -> None:
+def test_the_hub_takes_no_files_not_even_from_its_pages(hub_ui: HubUi, tmp_path: Path) -> None:
     with hub_ui.client("cora") as client:
         token = csrf_of(client.get("/ui/banks").text)
         assert client.post("/ui/banks", data={"csrf_token": token, "name": "tcap",
                                               "sharing": "all"}).status_code == 303
-        url = "/ui/banks/tcap/files"
-        none = client.post(url, data={"csrf_token": token}, files={"x": ("", b"", "text/plain")})
-        assert none.status_code == 422 and "choose at least one file" in none.text
-        broken = client.post(url, data={"csrf_token": token}, files=[
-            ("files", ("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "image/jpeg"))])
-        assert broken.status_code == 200 and "broken.jpg" in broken.text
-        assert "entry #" not in broken.text
-        bomb = png_bomb(tmp_path / "bomb.png").read_bytes()
-        refused = client.post(url, data={"csrf_token": token}, files=[
-            ("files", ("bomb.png", bomb, "image/png")),
-            ("files", ("fine.jpg", image_bytes(seed=3), "image/jpeg"))])
-        assert refused.status_code == 200 and "bomb.png" in refused.text
-        assert refused.text.count("entry #") == 1  # the good file still goes in
-        wrong_label = client.post(url, data={"csrf_token": token, "labels": "nonsense"},
-                                  files=[("files", ("a.txt", b"some text", "text/plain"))])
-        assert wrong_label.status_code == 422 and "not in the taxonomy" in wrong_label.text
-        forged = client.post(url, data={"csrf_token": "forged"},
-                             files=[("files", ("a.txt", b"some text", "text/plain"))])
-        assert forged.status_code == 403
-    # Only the UI's form takes files; the API still refuses them.
+        page = client.get("/ui/banks/tcap").text
+        assert 'enctype="multipart/form-data"' not in page and 'name="files"' not in page
+        # The old upload path, and every multipart or media body on any path, is refused
+        # before any route sees it.
+        for url in ("/ui/banks/tcap/files", "/ui/banks/tcap/signals", "/ui/banks/tcap/import",
+                    "/ui/banks", "/v1/banks/tcap/entries", "/v1/banks/tcap/import"):
+            multipart = client.post(url, data={"csrf_token": token}, files=[
+                ("files", ("photo.jpg", image_bytes(seed=3), "image/jpeg"))])
+            assert multipart.status_code == 415, url
+            assert "never content" in multipart.json()["detail"]
+            raw = client.post(url, content=image_bytes(seed=3),
+                              headers={"content-type": "image/jpeg"})
+            assert raw.status_code == 415, url
+        text_upload = client.post("/ui/banks/tcap/import", data={"csrf_token": token}, files=[
+            ("hashlist", ("list.txt", b"md5 " + b"a" * 32, "text/plain"))])
+        assert text_upload.status_code == 415
+    # Pasted as text, an image is still refused by the import service's sniffing.
     with hub_ui.hub.client("alice") as api:
         refused = api.post("/v1/banks/tcap/entries", files={"f": ("a.jpg", b"x", "image/jpeg")})
         assert refused.status_code == 415
+    assert not list(tmp_path.iterdir())
+
+
+PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+
+
+def test_pasted_hashes_become_entries_and_bad_lines_are_named(hub_ui: HubUi) -> None:
+    hostile = '<script>alert(1)</script>'
+    with hub_ui.client("cora") as client:
+        token = csrf_of(client.get("/ui/banks").text)
+        assert client.post("/ui/banks", data={"csrf_token": token, "name": "pasted",
+                                              "sharing": "all"}).status_code == 303
+        url = "/ui/banks/pasted/signals"
+        md5s = [f"{i:032x}" for i in range(1, 4)]
+        added = client.post(url, data={
+            "csrf_token": token, "signal_type": "md5", "content_type": "video",
+            "hashes": f"{md5s[0]}\n\n  {md5s[1]}  \n{md5s[2]}\n",
+            "label": "behaviour:attack-depiction", "labels": "tag:demo", "note": "pasted"})
+        assert added.status_code == 200, added.text
+        assert added.text.count("entry #") == 3 and "line 4" in added.text
+        entry_id = int(re.findall(r"entry #(\d+)", added.text)[1])
+        entry = hub_ui.hub.hub.entry(hub_ui.hub.hub.authenticate(hub_ui.hub.tokens["admin"]),
+                                     entry_id)
+        assert entry["content_type"] == "video" and entry["note"] == "pasted"
+        assert {"behaviour:attack-depiction", "tag:demo"} <= set(entry["labels"])
+        assert entry["signals"] == {"md5": md5s[1]}
+        # One bad line refuses the whole paste, names the line, and keeps the text to fix.
+        bad = client.post(url, data={"csrf_token": token, "signal_type": "pdq",
+                                     "hashes": f"{PDQ}\n{hostile}\n"})
+        assert bad.status_code == 422 and "nothing was added" in bad.text
+        assert "line 2" in bad.text and "entry #" not in bad.text
+        assert "<script>alert" not in bad.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in bad.text
+        assert PDQ in bad.text  # the textarea comes back filled in
+        for form, message in (
+                ({"signal_type": "md5", "hashes": " \n "}, "paste at least one hash"),
+                ({"signal_type": "nope", "hashes": md5s[0]}, "line 1"),
+                ({"signal_type": "md5", "hashes": md5s[0], "content_type": "x"},
+                 "unknown content type"),
+                ({"signal_type": "md5", "hashes": md5s[0], "labels": "nonsense"},
+                 "not in the taxonomy")):
+            answer = client.post(url, data={"csrf_token": token, **form})
+            assert answer.status_code == 422 and message in answer.text, (form, answer.text)
+        too_many = client.post(url, data={"csrf_token": token, "signal_type": "md5",
+                                          "hashes": "\n".join([md5s[0]] * 10_001)})
+        assert too_many.status_code == 422 and "at most 10000 hashes" in too_many.text
+        huge = client.post(url, data={"csrf_token": token, "signal_type": "md5",
+                                      "hashes": "a" * (2 << 20)})
+        assert huge.status_code == 413
+        assert client.post(url, data={"csrf_token": "forged", "signal_type": "md5",
+                                      "hashes": md5s[0]}).status_code == 403
     with hub_ui.client("rita") as reader:
         token = csrf_of(reader.get("/ui/banks").text)
-        denied = reader.post(url, data={"csrf_token": token},
-                             files=[("files", ("a.txt", b"some text", "text/plain"))])
-        assert denied.status_code == 403
+        assert reader.post(url, data={"csrf_token": token, "signal_type": "md5",
+                                      "hashes": md5s[0]}).status_code == 403
+        assert 'action="/ui/banks/pasted/signals"' not in reader.get("/ui/banks/pasted").text
+
+
+def test_hash_lists_are_imported_with_their_problems_shown(hub_ui: HubUi) -> None:
+    with hub_ui.client("cora") as client:
+        token = csrf_of(client.get("/ui/banks").text)
+        assert client.post("/ui/banks", data={"csrf_token": token, "name": "listed",
+                                              "sharing": "all"}).status_code == 303
+        url = "/ui/banks/listed/import"
+        lines = f"# a list\npdq {PDQ}\nmd5 {'b' * 32}\nmd5 <b>not-a-hash</b>\n"
+        imported = client.post(url, data={"csrf_token": token, "hashlist": lines})
+        assert imported.status_code == 200, imported.text
+        summary = imported.text[imported.text.index('id="import-summary"'):]
+        assert re.search(r"<dt>Format</dt><dd>lines</dd>", summary)
+        assert re.search(r"<dt>Created</dt><dd>2</dd>", summary)
+        assert re.search(r"<dt>Skipped</dt><dd>1</dd>", summary)
+        assert "line 4" in imported.text and "<b>not-a-hash" not in imported.text
+        jsonl = ('{"signals": {"md5": "' + "c" * 32 + '"}, "labels": ["tag:x"]}\n')
+        as_jsonl = client.post(url, data={"csrf_token": token, "hashlist": jsonl,
+                                          "format": "jsonl"})
+        assert as_jsonl.status_code == 200 and "<dt>Created</dt><dd>1</dd>" in as_jsonl.text
+        for form, message in (({"hashlist": "  "}, "paste a hash list"),
+                              ({"hashlist": lines, "format": "xml"}, "unknown format"),
+                              ({"hashlist": "md5 nope\n"}, "no record of the list")):
+            answer = client.post(url, data={"csrf_token": token, **form})
+            assert answer.status_code == 422 and message in answer.text, (form, answer.text)
+    with hub_ui.client("rita") as reader:
+        token = csrf_of(reader.get("/ui/banks").text)
+        assert reader.post(url, data={"csrf_token": token,
+                                      "hashlist": lines}).status_code == 403
 
 
 def test_cookies_are_secure_behind_https(hub_ui: HubUi) -> None:

@@ -25,7 +25,7 @@ from cordon.hub.service import Hub
 from cordon.hub.settings import HubSettings
 from cordon.ratelimit import RateLimiter
 from cordon.store import Store
-from cordon.web.hub import UI_HASHING_PATHS, mount_hub_ui
+from cordon.web.hub import mount_hub_ui
 
 log = logging.getLogger("cordon.hub")
 
@@ -85,7 +85,6 @@ def create_app(settings: HubSettings | None = None, store: Store | None = None) 
     # After the API's error handlers: the UI answers their errors with pages under /ui.
     mount_hub_ui(app, hub)
 
-    app.add_middleware(GuardBody, limit=settings.max_body_bytes,
-                       hashing_paths=UI_HASHING_PATHS)
+    app.add_middleware(GuardBody, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,15 +24,13 @@ class GuardBody:
     """Refuses media bodies (415) and bodies over `limit` bytes (413). The limit is enforced
     on the bytes as they arrive, whatever Content-Length says (or whether it is sent).
 
-    `hashing_paths` are the only exception: web UI forms whose files are hashed in memory and
-    a temporary file, and dropped; only their signals are stored (multipart forms only).
+    There is no exception, not even for the web UI: its forms send hashes and hash lists as
+    form text (urlencoded), and media is hashed where it lives, on the member's node.
     """
 
-    def __init__(self, app: ASGIApp, limit: int,
-                 hashing_paths: Sequence[re.Pattern[str]] = ()) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
-        self.hashing_paths = tuple(hashing_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,9 +38,7 @@ class GuardBody:
             return
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower().strip()
-        if content_type.startswith(_MEDIA_PREFIXES) and not (
-                content_type.startswith("multipart/form-data")
-                and any(p.fullmatch(scope.get("path", "")) for p in self.hashing_paths)):
+        if content_type.startswith(_MEDIA_PREFIXES):
             await _reply(send, 415, "the hub takes signals and labels, never content: hash "
                          "the content and send its signals")
             return

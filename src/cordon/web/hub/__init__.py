@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import FastAPI
 
 from cordon.hub.errors import HubError
@@ -13,10 +11,6 @@ from cordon.web.hub.realm import HubRealm
 from cordon.web.hub.stats_cache import StatsCache
 from cordon.web.mount import WebUi, add_pages, html_errors_for, mount_ui
 from cordon.web.settings import WebSettings
-
-# The one place the hub takes files: "add entries from files", which hashes them and keeps
-# only their signals (see cordon.web.hub.banks).
-UI_HASHING_PATHS = (re.compile(r"/ui/banks/[^/]+/files"),)
 
 
 def mount_hub_ui(app: FastAPI, hub: Hub, settings: WebSettings | None = None) -> WebUi:

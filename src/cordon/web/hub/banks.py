@@ -1,27 +1,27 @@
-"""Banks: the list, creating one, a bank's page with its entries, and building a bank
-from files.
+"""Banks: the list, creating one, a bank's page with its entries, and adding entries from
+signals: pasted hashes, or a hash list in one of the formats of `cordon bank import`.
 
-Building from files: the hub refuses media, so the files are posted to this page, hashed
-here with Cordon's signal code (the same as `cordon hash`), and only their signals go to
-the hub's contribution service; the files are deleted as soon as they are hashed.
+The hub never receives content, not even from its own pages: both forms post text
+(urlencoded), and go through the same contribution and import services as the API. Media
+is hashed where it lives, on a member's node ("build a bank from files" on the node's pages).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData
 
-from cordon.hashing import hash_file
-from cordon.hub.errors import HubError
+from cordon.banks.formats import AUTO, FORMATS
+from cordon.banks.service import ImportSummary
+from cordon.errors import CordonError
+from cordon.hub.errors import HubError, Unprocessable
 from cordon.hub.service import WRITERS, EntryInput, Hub
-from cordon.signals import get_signal_type
+from cordon.signals import all_signal_types
 from cordon.web.auth import CheckedForm, CurrentUser, NotFound, WebUser
 from cordon.web.hub import forms
 from cordon.web.hub.queries import EntrySearch, search_entries
@@ -32,7 +32,9 @@ from cordon.web.templates import redirect, render
 router = APIRouter(prefix="/ui", include_in_schema=False)
 NAV = (NavItem("/ui/banks", "Banks", order=20),)
 PAGE = 50
-_CHUNK = 1 << 20
+# Pasted hashes are one contribution: the API's limit on entries per request.
+MAX_PASTED = 10_000
+CONTENT_TYPES = ("image", "video", "other")
 
 
 def _bank(hub: Hub, user: WebUser, name: str) -> dict[str, Any]:
@@ -86,82 +88,110 @@ async def bank_page(
                 "next_url": f"/ui/banks/{name}?before={rows[-1].change_seq}" if len(rows) == PAGE
                 else None}
 
-    return render(request, "hub/bank.html", can_write=user.role in WRITERS,
-                  behaviours=forms.BEHAVIOUR_LABELS, results=None, error=None,
-                  **await run_in_threadpool(load))
+    return _bank_page(request, user, **await run_in_threadpool(load))
 
 
-async def _spool(upload: UploadFile, folder: str, index: int) -> Path:
-    path = Path(folder) / f"{index:05d}"
-    with path.open("wb") as out:
-        while chunk := await upload.read(_CHUNK):
-            out.write(chunk)
-    return path
+@dataclass
+class Outcome:
+    """What one of the bank page's forms did: entries added, or the reasons it added none."""
+
+    added: list[dict[str, Any]] = field(default_factory=list)
+    summary: ImportSummary | None = None
+    error: str | None = None
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
 
-@router.post("/banks/{name}/files", response_class=HTMLResponse)
-async def build_from_files(name: str, request: Request, form: CheckedForm,
-                           user: Writer) -> HTMLResponse:
-    """Hash the uploaded files here and contribute their signals (never the files)."""
+def _bank_page(request: Request, user: WebUser, *, bank: dict[str, Any],
+               recent: list[Any] | None = None, next_url: str | None = None,
+               outcome: Outcome | None = None, form: FormData | None = None) -> HTMLResponse:
+    outcome = outcome or Outcome()
+    failed = outcome.error is not None
+    return render(request, "hub/bank.html", status_code=422 if failed else 200, bank=bank,
+                  recent=recent or [], next_url=next_url, can_write=user.role in WRITERS,
+                  behaviours=forms.BEHAVIOUR_LABELS,
+                  signal_types=[s.name for s in all_signal_types()],
+                  content_types=CONTENT_TYPES, formats=(AUTO, *FORMATS), outcome=outcome,
+                  shown=outcome.added or outcome.summary is not None or failed,
+                  # A refused form comes back filled in, to be corrected rather than retyped.
+                  kept={k: v for k, v in (form or {}).items() if k != "csrf_token"}
+                  if failed else {})
+
+
+@router.post("/banks/{name}/signals", response_class=HTMLResponse)
+async def add_signals(name: str, request: Request, form: CheckedForm,
+                      user: Writer) -> HTMLResponse:
+    """Contribute pasted hashes, one entry per line, through the hub's contribution service."""
     hub: Hub = request.app.state.hub
-    settings = request.app.state.ui.settings
     bank = await run_in_threadpool(_bank, hub, user, name)
-    uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
-    labels = forms.labels(form)
-    note = forms.text(form, "note") or None
-    error = None
-    if not uploads:
-        error = "choose at least one file"
-    elif len(uploads) > settings.max_upload_files:
-        error = f"at most {settings.max_upload_files} files at once, got {len(uploads)}"
-    results: list[dict[str, Any]] = []
-    if error is None:
-        with tempfile.TemporaryDirectory(prefix="cordon-ui-") as folder:
-            paths = [await _spool(upload, folder, i) for i, upload in enumerate(uploads)]
-            hashed = await run_in_threadpool(
-                lambda: [hash_file(p, display=u.filename) for p, u in zip(paths, uploads,
-                                                                          strict=True)])
-            for path in paths:
-                os.unlink(path)
-        results, error = await run_in_threadpool(
-            _contribute, hub, user, name, hashed, labels, note, client_address(request))
-    status = 422 if error else 200
-    return render(request, "hub/bank.html", status_code=status, bank=bank, recent=[],
-                  next_url=None, can_write=True, behaviours=forms.BEHAVIOUR_LABELS,
-                  results=results, error=error)
+    outcome = await run_in_threadpool(_contribute_lines, hub, user, name, form,
+                                      client_address(request))
+    return _bank_page(request, user, bank=bank, outcome=outcome, form=form)
 
 
-def _contribute(hub: Hub, user: WebUser, bank: str, hashed: list[Any], labels: list[str],
-                note: str | None, client: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """One contribution for every file that hashed; rows for the result table, and the
-    reason when the hub refused the contribution."""
-    rows: list[dict[str, Any]] = []
-    items: list[EntryInput] = []
-    for result in hashed:
-        row: dict[str, Any] = {"file": result.path, "error": result.error, "entry": None,
-                               "signals": {}}
-        if result.ok and result.signals:
-            signals = {n: get_signal_type(n).to_json(v) for n, v in result.signals.items()}
-            row["signals"] = {n: get_signal_type(n).summary(v)
-                              for n, v in result.signals.items()}
-            content_type = result.content_type.value if result.content_type else None
-            items.append(EntryInput(signals, labels, content_type
-                                    if content_type in ("image", "video") else "other",
-                                    None, note))
-        elif result.ok:
-            row["error"] = "no signal applies to this file"
-        rows.append(row)
-    if not items:
-        return rows, None
+def _contribute_lines(hub: Hub, user: WebUser, bank: str, form: FormData,
+                      client: str | None) -> Outcome:
+    signal_type = forms.text(form, "signal_type", 100)
+    content_type = forms.text(form, "content_type", 20) or None
+    raw = form.get("hashes")
+    lines = [(number, line.strip()) for number, line in
+             enumerate((raw if isinstance(raw, str) else "").splitlines(), start=1)
+             if line.strip()]
+    if not lines:
+        return Outcome(error="paste at least one hash")
+    if len(lines) > MAX_PASTED:
+        return Outcome(error=f"at most {MAX_PASTED} hashes at once, got {len(lines)}: "
+                       "import a larger list as a hash list")
+    if content_type is not None and content_type not in CONTENT_TYPES:
+        return Outcome(error=f"unknown content type {content_type!r}")
+    labels, note = forms.labels(form), forms.text(form, "note") or None
+    items = [EntryInput({signal_type: text}, labels, content_type, None, note)
+             for _, text in lines]
     try:
         ids = hub.contribute(member_of(user), bank, items, client)
+    except Unprocessable as exc:
+        problems = []
+        for error in exc.errors:
+            loc = error.get("loc") or ()
+            index = loc[2] if len(loc) > 2 and isinstance(loc[2], int) else None
+            number, text = lines[index] if index is not None and index < len(lines) else (
+                None, None)
+            problems.append({"where": f"line {number}" if number else "",
+                             "text": text, "message": error.get("msg")})
+        return Outcome(error="nothing was added: correct the lines below", problems=problems)
     except HubError as exc:
-        for row in rows:
-            if row["error"] is None:
-                row["error"] = "not contributed"
-        return rows, str(exc)
-    fresh = iter(ids)
-    for row in rows:
-        if row["error"] is None:
-            row["entry"] = next(fresh)
-    return rows, None
+        return Outcome(error=str(exc))
+    return Outcome(added=[{"where": f"line {number}", "text": text, "entry": entry}
+                          for (number, text), entry in zip(lines, ids, strict=True)])
+
+
+@router.post("/banks/{name}/import", response_class=HTMLResponse)
+async def import_list(name: str, request: Request, form: CheckedForm,
+                      user: Writer) -> HTMLResponse:
+    """Import a hash list (the text of the form's field) through the hub's import service,
+    the same as `POST /v1/banks/{bank}/import`."""
+    hub: Hub = request.app.state.hub
+    bank = await run_in_threadpool(_bank, hub, user, name)
+    raw = form.get("hashlist")
+    data = (raw if isinstance(raw, str) else "").encode()
+    fmt = forms.text(form, "format", 20) or AUTO
+
+    def run() -> Outcome:
+        if not data.strip():
+            return Outcome(error="paste a hash list, or choose its file")
+        if fmt not in (AUTO, *FORMATS):
+            return Outcome(error=f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+        try:
+            summary = hub.import_bank(member_of(user), name, data, fmt, client_address(request))
+        except (HubError, CordonError) as exc:
+            return Outcome(error=str(exc))
+        problems = [{"where": p.location, "text": None, "message": p.message,
+                     "skipped": p.skipped} for p in summary.problems]
+        if summary.records and summary.skipped == summary.records:
+            return Outcome(summary=summary, problems=problems,
+                           error="no record of the list could be imported")
+        return Outcome(summary=summary, problems=problems)
+
+    outcome = await run_in_threadpool(run)
+    return _bank_page(request, user, bank=bank, outcome=outcome, form=form)
+
+
