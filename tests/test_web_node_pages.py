@@ -228,7 +228,7 @@ def test_banks_page_lists_private_banks(node_ui: NodeUi, tmp_path: Path) -> None
     with node_ui.client("reviewer") as client:
         page = client.get("/ui/banks")
     assert page.status_code == 200
-    assert "<td>local" in page.text and "private" in page.text
+    assert '<td><a href="/ui/banks/local">local</a>' in page.text and "private" in page.text
     assert "entity:example-group (1)" in page.text and "pdq: 1" in page.text
 
 

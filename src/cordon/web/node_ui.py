@@ -16,6 +16,7 @@ from cordon.node.service import Node, NodeError
 from cordon.store.models import node_tokens
 from cordon.web.auth import CurrentUser, WebUser
 from cordon.web.mount import NavItem, WebUi, add_pages, html_errors_for, mount_ui
+from cordon.web.node import bank_files as bank_file_pages
 from cordon.web.node import banks as bank_pages
 from cordon.web.node import debugger as debugger_pages
 from cordon.web.node import incidents as incident_pages
@@ -72,8 +73,9 @@ class NodeRealm(Realm):
 router = APIRouter(prefix="/ui", include_in_schema=False)
 NAV = (NavItem("/ui/", "Dashboard", order=10),)
 # Modules of node pages, each with a `router` and its `NAV` links (see docs/ui.md).
-PAGE_MODULES: tuple[ModuleType, ...] = (incident_pages, debugger_pages, bank_pages, rule_pages,
-                                        webhook_pages, stream_pages, moderation_pages)
+PAGE_MODULES: tuple[ModuleType, ...] = (incident_pages, debugger_pages, bank_pages,
+                                        bank_file_pages, rule_pages, webhook_pages,
+                                        stream_pages, moderation_pages)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -77,18 +78,28 @@ async def share_entry(entry_id: int, body: ShareIn, node: NodeDep,
     """Contribute a private entry to a hub bank: its signals, labels, content type and note
     (never content)."""
     def run() -> dict[str, Any]:
+        hub_id = share_entries(node, [entry_id], body.bank, body.incident)[0]
+        return {"entry": entry_id, "hub_bank": body.bank, "hub_entry": hub_id}
+    return await run_in_threadpool(run)
+
+
+def share_entries(node: Node, entry_ids: Sequence[int], bank: str,
+                  incident: int | None = None) -> list[int]:
+    """Contribute private entries to a hub bank in one contribution: their signals, labels,
+    content type and note, never content. The hub's entry ids, in order."""
+    contributions = []
+    for entry_id in entry_ids:
         entry = node.private_entry(entry_id)
         signals: dict[str, str] = {}
         for item in entry["signals"]:
             signals.setdefault(item["signal_type"], item["value"])
         contribution = {"signals": signals, "labels": entry["labels"],
                         "content_type": entry["content_type"], "note": entry["note"]}
-        if body.incident is not None:
-            contribution["incident"] = body.incident
-        with _hub(node) as hub:
-            hub_id = hub.contribute(body.bank, [contribution])[0]
-        return {"entry": entry_id, "hub_bank": body.bank, "hub_entry": hub_id}
-    return await run_in_threadpool(run)
+        if incident is not None:
+            contribution["incident"] = incident
+        contributions.append(contribution)
+    with _hub(node) as hub:
+        return hub.contribute(bank, contributions)
 
 
 # --- rules -----------------------------------------------------------------------------------

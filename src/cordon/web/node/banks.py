@@ -35,4 +35,5 @@ def bank_rows(node: Node) -> list[dict[str, Any]]:
 @router.get("/banks", response_class=HTMLResponse)
 async def banks(request: Request, user: CurrentUser) -> HTMLResponse:
     node: Node = request.app.state.node
-    return render(request, "node/banks.html", banks=await run_in_threadpool(bank_rows, node))
+    return render(request, "node/banks.html", banks=await run_in_threadpool(bank_rows, node),
+                  can_write=user.role == "admin", error=None)
