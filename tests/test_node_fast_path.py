@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, insert, select
 
 from cordon.errors import CordonError
 from cordon.node.group_commit import GroupCommit
+from cordon.node.roles import Principal
 from cordon.node.service import Node
 from cordon.node.settings import NodeSettings
 from cordon.node.token_cache import TokenCache
@@ -56,7 +57,7 @@ def test_a_token_revoked_by_another_process_stops_within_the_cache_age(
 def test_bad_tokens_do_not_read_the_store_each_time() -> None:
     loads: list[float] = []
 
-    def load() -> dict[str, str]:
+    def load() -> dict[str, Principal]:
         loads.append(time.monotonic())
         return {}
 
