@@ -1,6 +1,7 @@
-"""The hub's UI in a real browser: log in, build a bank from files, search entries, give
-feedback, withdraw; manage members and tokens; read the audit log; roles; hostile text
-rendered inert. Screenshots of the main pages go to docs/screenshots/."""
+"""The hub's UI in a real browser: log in, add entries from pasted hashes and an imported
+hash-list file (the hub takes no media), search entries, give feedback, withdraw; manage
+members and tokens; read the audit log; roles; hostile text rendered inert. Screenshots of
+the main pages go to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _create_bank(page: Page, name: str, description: str = "") -> None:
     page.wait_for_url(re.compile(rf"/ui/banks/{name}$"))
 
 
-def test_build_a_bank_from_files_search_and_review(
+def test_add_entries_from_signals_search_and_review(
     hub_site: HubUi, new_page: Callable[[], Page], screenshot: Callable[[Page, str], Path],
     tmp_path: Path,
 ) -> None:
@@ -47,21 +48,50 @@ def test_build_a_bank_from_files_search_and_review(
     screenshot(page, "hub-login")
     log_in(page, hub_site.url, "cora")
     _create_bank(page, "tcap-demo", "Attack footage shared by members")
+    assert page.locator('input[type="file"][name]').count() == 0  # no media form
     files = _images(tmp_path, 3)
-    page.get_by_label("Images or videos").set_input_files([str(f) for f in files])
+    md5s = [hashlib.md5(f.read_bytes()).hexdigest() for f in files]
+    # A hostile line refuses the paste, named inline and inert; the text comes back.
+    page.get_by_label("Hashes, one per line").fill("\n".join([md5s[0], HOSTILE]))
+    page.get_by_label("Signal type").select_option("md5")
+    page.get_by_role("button", name="Contribute the hashes").click()
+    problems = page.locator("#problems tbody tr")
+    problems.first.wait_for()
+    assert problems.count() == 1 and "line 2" in problems.first.inner_text()
+    assert HOSTILE in problems.first.inner_text()
+    assert page.evaluate("window.pwned") is None
+    assert HOSTILE in page.get_by_label("Hashes, one per line").input_value()
+    page.get_by_label("Hashes, one per line").fill("\n".join(md5s))
+    page.get_by_label("Signal type").select_option("md5")
+    page.get_by_label("Content type").select_option("image")
     page.get_by_label("footage of a terrorist attack").check()
     page.get_by_label("Other labels").fill("entity:example-group, tag:demo")
-    page.get_by_role("button", name="Hash and contribute").click()
+    page.get_by_role("button", name="Contribute the hashes").click()
     results = page.locator("#results tbody tr")
     results.first.wait_for()
     assert results.count() == 3
     for row in range(3):
         assert "entry #" in results.nth(row).inner_text()
-        assert "pdq" in results.nth(row).inner_text()
     assert_accessible(page)
-    screenshot(page, "hub-bank-from-files")
-    # The hub holds the signals only: the MD5 of a file finds its entry.
-    md5 = hashlib.md5(files[1].read_bytes()).hexdigest()
+    screenshot(page, "hub-bank-from-signals")
+    # A hash-list file, read by the browser into the form and posted as text.
+    listing = tmp_path / "list.txt"
+    listing.write_text("# signal_type hash\n" + "".join(
+        f"sha256 {hashlib.sha256(f.read_bytes()).hexdigest()}\n" for f in files)
+        + "sha256 not-a-hash\n")
+    page.goto(f"{hub_site.url}/ui/banks/tcap-demo")
+    page.get_by_label("Hash-list file").set_input_files(str(listing))
+    page.wait_for_function("document.getElementById('hashlist').value.includes('sha256')")
+    page.get_by_role("button", name="Import the list").click()
+    summary = page.locator("#import-summary")
+    summary.wait_for()
+    assert re.search(r"Created\s+3", summary.inner_text())
+    assert re.search(r"Skipped\s+1", summary.inner_text())
+    assert "line 5" in page.locator("#problems").inner_text()
+    assert_accessible(page)
+    screenshot(page, "hub-bank-import")
+    # The MD5 of a file finds its entry.
+    md5 = md5s[1]
     page.goto(f"{hub_site.url}/ui/entries")
     page.get_by_label("Hash (any signal type)").fill(md5)
     page.get_by_role("button", name="Search").click()
@@ -171,12 +201,12 @@ def test_hostile_text_stays_text(
     page = new_page()
     log_in(page, hub_site.url, "cora")
     _create_bank(page, "hostile", HOSTILE)
-    page.get_by_label("Images or videos").set_input_files([{
-        "name": '<img src=x onerror="window.pwned=1">.jpg', "mimeType": "image/jpeg",
-        "buffer": write_image(tmp_path / "a.jpg", seed=7).read_bytes()}])
+    md5 = hashlib.md5(write_image(tmp_path / "a.jpg", seed=7).read_bytes()).hexdigest()
+    page.get_by_label("Hashes, one per line").fill(md5)
+    page.get_by_label("Signal type").select_option("md5")
     page.get_by_label("Other labels").fill(f"tag:{HOSTILE}")
     page.get_by_label("Note").fill(HOSTILE)
-    page.get_by_role("button", name="Hash and contribute").click()
+    page.get_by_role("button", name="Contribute the hashes").click()
     page.locator("#results a").first.click()
     page.get_by_label("The content is right, a label is wrong").check()
     page.get_by_label("Note").fill(HOSTILE)
