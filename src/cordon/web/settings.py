@@ -28,8 +28,8 @@ class WebSettings:
     address_failures: int = 20
     window_seconds: float = 15 * 60
     lock_seconds: float = 15 * 60
-    # Files one "add entries from files" form may carry (their total size is bounded by the
-    # service's request body limit).
+    # Files one "build the bank from files" form of the node may carry (each is bounded by
+    # the node's --max-upload).
     max_upload_files: int = 200
 
     @classmethod
