@@ -62,6 +62,15 @@ def test_a_bank_built_from_files_is_shared_to_the_hub_as_signals(
             assert refused.status_code == 422
             assert "the hub refused to share them" in refused.text
             assert "entry #" in refused.text and "hub entry #" not in refused.text
+            # Refused before anything is hashed or stored.
+            for form, message in (({"share": "yes"}, "name the hub bank"),
+                                  ({"share": "yes", "share_to": "tcap", "labels": "nonsense"},
+                                   "not in the taxonomy")):
+                answer = client.post("/ui/banks/ours/files", data={"csrf_token": token, **form},
+                                     files=[("files", ("e.jpg", image_bytes(seed=15),
+                                                       "image/jpeg"))])
+                assert answer.status_code == 422 and message in answer.text, answer.text
+                assert "e.jpg" not in answer.text
 
 
 def test_bad_uploads_to_a_node_bank_get_clear_answers(node_ui: NodeUi, tmp_path: Path) -> None:
@@ -96,12 +105,7 @@ def test_bad_uploads_to_a_node_bank_get_clear_answers(node_ui: NodeUi, tmp_path:
                                         "share_to": "tcap"},
                              files=[("files", ("a.jpg", image_bytes(seed=4), "image/jpeg"))])
         assert no_hub.status_code == 422 and "follows no hub" in no_hub.text
-        for form, message in (({"share": "yes"}, "name the hub bank"),
-                              ({"share": "yes", "share_to": "t", "labels": "nonsense"},
-                               "not in the taxonomy")):
-            answer = client.post(url, data={"csrf_token": token, **form}, files=[
-                ("files", ("a.jpg", image_bytes(seed=5), "image/jpeg"))])
-            assert answer.status_code == 422 and message in answer.text, answer.text
+        assert "entry #" not in no_hub.text  # refused before anything is hashed or stored
         assert client.get("/ui/banks/nope").status_code == 404
         assert client.post("/ui/banks/nope/files", data={"csrf_token": token}, files=[
             ("files", ("a.jpg", image_bytes(seed=6), "image/jpeg"))]).status_code == 404

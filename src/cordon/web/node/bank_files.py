@@ -121,6 +121,9 @@ async def build_from_files(name: str, request: Request, user: Admin,
     if len(uploads) > settings.max_upload_files:
         return await run_in_threadpool(
             refuse, f"at most {settings.max_upload_files} files at once, got {len(uploads)}")
+    if form.get("share") and not node.settings.hub_url:
+        return await run_in_threadpool(
+            refuse, "this node follows no hub: nothing can be shared (start it with --hub)")
     if form.get("share") and not share_to:
         return await run_in_threadpool(refuse, "name the hub bank to share the signals to")
     if share_to is not None:
