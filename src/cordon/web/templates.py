@@ -4,6 +4,8 @@ flash message) and the security headers of every page."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +30,24 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def _encode_flash(text: str) -> str:
+    """The flash as a cookie value: URL-safe base64 of its UTF-8, because a header carries
+    only latin-1 and any message may quote user text in any script."""
+    return base64.urlsafe_b64encode(text[:FLASH_MAX].encode("utf-8")).decode("ascii")
+
+
+def _decode_flash(value: str | None) -> str | None:
+    """The flash text back from its cookie; a cookie that was not written by `redirect()`
+    (tampered, truncated, from an older version) shows nothing rather than failing the page."""
+    if not value:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(value.encode("ascii")).decode("utf-8")
+    except (UnicodeError, binascii.Error, ValueError):
+        return None
+    return text[:FLASH_MAX] or None
 
 
 def _when(value: Any) -> str:
@@ -78,7 +98,8 @@ def render(request: Request, template: str, status_code: int = 200,
     """Render `template` with `context` and the common context of every page."""
     ui = request.app.state.ui
     user = getattr(request.state, "web_user", None)
-    flash = request.cookies.get(FLASH_COOKIE)
+    flash_cookie = request.cookies.get(FLASH_COOKIE)
+    flash = _decode_flash(flash_cookie)
     page = environment.get_template(template).render(
         request=request,
         ui=ui,
@@ -86,11 +107,11 @@ def render(request: Request, template: str, status_code: int = 200,
         csrf_token=user.csrf_token if user is not None else "",
         nav=ui.nav_for(user),
         path=request.url.path,
-        flash=flash[:FLASH_MAX] if flash else None,
+        flash=flash,
         **context,
     )
     response = HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
-    if flash:
+    if flash_cookie:
         response.delete_cookie(FLASH_COOKIE, path="/ui")
     return response
 
@@ -99,6 +120,6 @@ def redirect(url: str, flash: str | None = None) -> RedirectResponse:
     """303 to `url` (after a POST), with a one-time message shown by the next page."""
     response = RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
     if flash:
-        response.set_cookie(FLASH_COOKIE, flash[:FLASH_MAX], path="/ui", httponly=True,
+        response.set_cookie(FLASH_COOKIE, _encode_flash(flash), path="/ui", httponly=True,
                             samesite="lax")
     return response
