@@ -293,7 +293,9 @@ class HubFollower:
                 try:
                     self._follow_priority(http)
                     delay = 0.5
-                except (SyncError, httpx.HTTPError, ValueError, KeyError) as exc:
+                except (SyncError, httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+                    if self._stop.is_set():
+                        break  # closed by `stop()`, as in `run()`
                     log.debug("hub priority stream: %s", exc)
                 except CordonError as exc:  # e.g. the store is locked
                     log.warning("hub priority stream: %s", exc)
@@ -343,7 +345,12 @@ class HubFollower:
                         self._sync_incidents(http)
                     if self.use_stream:
                         self._follow_stream(http)
-                except (SyncError, httpx.HTTPError, ValueError, KeyError) as exc:
+                except (SyncError, httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+                    if self._stop.is_set():
+                        # `stop()` closed the stream under its reader: the read fails with
+                        # whatever the socket says (EBADF, reset...). That is the way out,
+                        # not an error worth a warning.
+                        break
                     message = str(exc) or exc.__class__.__name__
                     if message != self.status.last_error:
                         log.warning("hub follow: %s; polling the feed every %.1f s",
