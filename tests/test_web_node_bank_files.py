@@ -5,8 +5,12 @@ the files, keeps their signals in a private bank, and shares only the signals to
 from __future__ import annotations
 
 import hashlib
+import http.client
 import re
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 from tests.media_factory import image_bytes, png_bomb
 from tests.test_hub_support import make_bank
@@ -119,3 +123,45 @@ def test_bad_uploads_to_a_node_bank_get_clear_answers(node_ui: NodeUi, tmp_path:
             ("files", ("a.jpg", image_bytes(seed=6), "image/jpeg"))]).status_code == 403
         assert reviewer.post("/ui/banks", data={"csrf_token": token,
                                                 "name": "theirs"}).status_code == 403
+
+
+def test_a_file_form_past_the_upload_limit_is_cut_off_as_it_arrives(node_ui: NodeUi) -> None:
+    settings = node_ui.node.app.state.ui.settings
+    settings.max_form_upload_bytes = 4 << 20
+    sent = 0
+
+    def endless(boundary: str, token: str) -> Iterator[bytes]:
+        # A chunked body with no declared length: only counting while it arrives can stop it.
+        nonlocal sent
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+               f'{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+               'filename="huge.jpg"\r\nContent-Type: image/jpeg\r\n\r\n').encode()
+        chunk = b"\0" * (1 << 20)
+        for _ in range(64):
+            sent += len(chunk)
+            yield chunk
+
+    with node_ui.client("admin") as client:
+        token = csrf_of(client.get("/ui/banks").text)
+        assert client.post("/ui/banks", data={"csrf_token": token,
+                                              "name": "mine"}).status_code == 303
+        # A declared length past the limit is refused before the body is sent.
+        connection = http.client.HTTPConnection(httpx.URL(node_ui.url).host,
+                                                httpx.URL(node_ui.url).port, timeout=30)
+        connection.putrequest("POST", "/ui/banks/mine/files")
+        for name, value in (("Content-Type", "multipart/form-data; boundary=b"),
+                            ("Content-Length", str(5 << 20)),
+                            ("Cookie", "; ".join(f"{k}={v}" for k, v in client.cookies.items()))):
+            connection.putheader(name, value)
+        connection.endheaders()
+        declared = connection.getresponse()
+        assert declared.status == 413 and b"larger than" in declared.read()
+        connection.close()
+        try:
+            response = client.post("/ui/banks/mine/files", content=endless("b", token),
+                                   headers={"Content-Type": "multipart/form-data; boundary=b"})
+        except httpx.HTTPError:
+            response = None  # the server may close the connection on the unread rest
+        if response is not None:
+            assert response.status_code == 413 and "larger than" in response.text
+        assert "huge.jpg" not in client.get("/ui/banks/mine").text

@@ -91,7 +91,8 @@ def require_role(*roles: str) -> Callable[..., Awaitable[WebUser]]:
 async def checked_form(request: Request) -> FormData:
     """The POSTed form, once its CSRF token is the session's (else 403)."""
     user = await current_user(request)
-    form = await read_form(request)
+    settings = request.app.state.ui.settings
+    form = await read_form(request, upload_limit=settings.max_form_upload_bytes)
     csrf.check(user.csrf_token, form)
     return form
 

@@ -13,6 +13,7 @@ ENVIRONMENT = {
     "CORDON_UI_IDLE_MINUTES": ("idle_seconds", 60.0),
     "CORDON_UI_SESSION_HOURS": ("absolute_seconds", 3600.0),
     "CORDON_UI_LOCK_MINUTES": ("lock_seconds", 60.0),
+    "CORDON_UI_UPLOAD_MAX_MB": ("max_form_upload_bytes", float(1 << 20)),
 }
 
 
@@ -31,6 +32,9 @@ class WebSettings:
     # Files one "build the bank from files" form of the node may carry (each is bounded by
     # the node's --max-upload).
     max_upload_files: int = 200
+    # Bytes one file form (multipart) may carry in all, counted as it arrives, so a hostile
+    # upload is cut off at this size instead of being spooled to disk whole.
+    max_form_upload_bytes: int = 1 << 30
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> WebSettings:
@@ -46,5 +50,6 @@ class WebSettings:
                 value = -1.0
             if not 0 < value < 1e6:
                 raise CordonError(f"{name} must be a positive number, not {text!r}")
-            setattr(settings, field, value * unit)
+            current = getattr(settings, field)
+            setattr(settings, field, type(current)(value * unit))
         return settings
