@@ -34,6 +34,8 @@ def test_charts_escape_their_labels_and_describe_their_values() -> None:
     assert many.count("<rect") == 5 and "other" in many
     line = str(time_chart([("2026-01", 1), (HOSTILE, 4)], "months", unit=" ms"))
     assert "<script>" not in line and line.count("<circle") == 2 and "4 ms" in line
+    assert "<desc>2026-01: 1 ms; &lt;script&gt;" in line and "&lt;desc&gt;" not in line
+    assert "<desc>pdq: 10; &lt;script&gt;" in bars
     assert "no data yet" in str(time_chart([], "empty")) and "no data yet" in str(
         bar_chart({}, "empty"))
 

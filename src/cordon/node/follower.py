@@ -24,6 +24,7 @@ import httpx
 import orjson
 
 from cordon.errors import CordonError
+from cordon.node.sync_lag import LagHistory
 
 log = logging.getLogger("cordon.node.follower")
 
@@ -186,6 +187,8 @@ class HubFollower:
         self.idle_timeout = idle_timeout
         self.use_stream = use_stream
         self.status = FollowStatus()
+        # How far behind the hub the node has been (samples of the last 24 h, in memory).
+        self.lag = LagHistory()
         self._headers = {"Authorization": f"Bearer {token}"}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -230,6 +233,7 @@ class HubFollower:
                 upcoming = (reader.submit(self._read_page, http, page["cursor"])
                             if page["more"] else None)
                 total += self.sink.apply_page(page["entries"], page["cursor"])
+                self.lag.applied(page["entries"])
                 if upcoming is None:
                     break
         finally:
@@ -265,8 +269,9 @@ class HubFollower:
             with self.gate.urgent():
                 entries = orjson.loads(data)
                 # An array: the incident entries of one contribution, applied in one write.
-                self.status.applied += self.apply_priority(
-                    entries if isinstance(entries, list) else [entries])
+                entries = entries if isinstance(entries, list) else [entries]
+                self.status.applied += self.apply_priority(entries)
+                self.lag.applied(entries)
             return True
         return event in ("incident", "priority")
 
@@ -332,6 +337,9 @@ class HubFollower:
                         # A burst (a large contribution) is one transaction, not one each.
                         self.status.applied += self.sink.apply_page(entries, last_id)
                         self.status.last_sync = time.time()
+                        self.lag.applied(entries)
+                    else:
+                        self.lag.contact()  # a heartbeat: in step with a quiet hub
             finally:
                 self._response = None
 
@@ -364,6 +372,7 @@ class HubFollower:
                 if self._stop.is_set():
                     break
                 self.status.mode = "polling"
+                self.lag.tick()
                 self._stop.wait(self.poll_seconds)
         self.status.mode = "stopped"
 

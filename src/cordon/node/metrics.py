@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -21,6 +22,12 @@ class NodeMetrics(HubMetrics):
                              "Hub changes applied since the process started.", registry=registry)
         self.streaming = Gauge("cordon_node_hub_stream_up", "1 while the hub stream is open.",
                                registry=registry)
+        self.lag = Gauge("cordon_node_hub_lag_seconds",
+                         "Seconds from the hub's change to its application here, of the newest "
+                         "change applied.", registry=registry)
+        self.since_contact = Gauge("cordon_node_hub_seconds_since_contact",
+                                   "Seconds since the hub last answered (page, event or "
+                                   "heartbeat).", registry=registry)
         self.matches = Counter("cordon_node_matches", "Matches found, by signal type.",
                                ["signal_type"], registry=registry)
 
@@ -29,3 +36,6 @@ class NodeMetrics(HubMetrics):
         if follower is not None:
             self.applied.set(follower.status.applied)
             self.streaming.set(1 if follower.status.mode == "stream" else 0)
+            lag, since = follower.lag.last_lag, follower.lag.seconds_since_contact()
+            self.lag.set(math.nan if lag is None else lag)
+            self.since_contact.set(math.nan if since is None else since)

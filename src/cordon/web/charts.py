@@ -43,8 +43,9 @@ def bar_chart(data: Mapping[str, float] | Iterable[tuple[Any, float]], title: st
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
-        "<desc>" + escape("; ".join(f"{label}: {_fmt(v)}" for label, v in pairs)
-                          or "no data") + "</desc>",
+        # str() first: a str added to Markup is escaped, which turned <desc> into text.
+        "<desc>" + str(escape("; ".join(f"{label}: {_fmt(v)}" for label, v in pairs)
+                              or "no data")) + "</desc>",
     ]
     if not pairs:
         parts.append(f'<text x="4" y="16" fill="{MUTED}" font-size="13">no data yet</text>')
@@ -76,8 +77,8 @@ def time_chart(points: Sequence[tuple[Any, float]], title: str, unit: str = "",
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
-        "<desc>" + escape("; ".join(f"{label}: {_fmt(v)}{unit}" for label, v in pairs)
-                          or "no data") + "</desc>",
+        "<desc>" + str(escape("; ".join(f"{label}: {_fmt(v)}{unit}" for label, v in pairs)
+                              or "no data")) + "</desc>",
         f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{left + plot_w}" '
         f'y2="{top_pad + plot_h}" stroke="{GRID}"/>',
         f'<line x1="{left}" y1="{top_pad}" x2="{left + plot_w}" y2="{top_pad}" '

@@ -3,14 +3,16 @@ three)."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cordon.node.deps import Caller, NodeDep
+from cordon.node.service import NodeError
 
 router = APIRouter(tags=["health"])
 
@@ -50,5 +52,21 @@ async def status(request: Request, node: NodeDep, _caller: Caller) -> dict[str, 
     if follower is not None:
         s = follower.status
         stats["follow"] = {"hub": follower.hub_url, "mode": s.mode, "last_sync": s.last_sync,
-                           "last_error": s.last_error, "applied": s.applied}
+                           "last_error": s.last_error, "applied": s.applied,
+                           "lag_seconds": follower.lag.last_lag,
+                           "seconds_since_contact": follower.lag.seconds_since_contact()}
     return stats
+
+
+@router.get("/v1/status/sync-lag")
+async def sync_lag(request: Request, _caller: Caller,
+                   minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 60) -> dict[str, Any]:
+    """The follower's lag samples of the last `minutes` (one per 10 s, oldest first; the
+    history is kept in memory and starts empty with the process)."""
+    follower = request.app.state.follower
+    if follower is None:
+        raise NodeError("this node follows no hub (start it with --hub and --token)", 404)
+    history = follower.lag
+    keep = math.ceil(minutes * 60 / history.slot_seconds)
+    return {"slot_seconds": history.slot_seconds,
+            "samples": [s.to_json() for s in history.samples()[-keep:]]}
