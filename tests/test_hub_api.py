@@ -76,12 +76,21 @@ def test_sharing_hides_banks_and_their_existence(hub: RunningHub) -> None:
                         ).status_code == 422
 
 
+def declare_incident(hub: RunningHub, bank: str) -> int:
+    with hub.client("admin") as admin:
+        response = admin.post("/v1/incidents", json={"level": "pci", "title": "Attack",
+                                                     "bank": bank})
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
 def test_contribute_is_ordered_idempotent_and_validated(hub: RunningHub) -> None:
     make_bank(hub, "alice", "tcap", ["*"])
+    incident = declare_incident(hub, "tcap")
     body = {"entries": [
         {"signals": {"pdq": PDQ_B}, "labels": ["behaviour:glorification"]},
         {"signals": {"pdq": PDQ_A, "md5": MD5_A}, "labels": ["entity:example-group"],
-         "content_type": "image", "incident": 7, "note": "first seen on a forum"},
+         "content_type": "image", "incident": incident, "note": "first seen on a forum"},
     ]}
     with hub.client("alice") as alice, hub.client("bob") as bob:
         ids = alice.post("/v1/banks/tcap/entries", json=body).json()["ids"]
@@ -94,9 +103,11 @@ def test_contribute_is_ordered_idempotent_and_validated(hub: RunningHub) -> None
         assert bob.post("/v1/banks/tcap/entries", json=again).json()["ids"] == [ids[1]]
         entry = alice.get(f"/v1/entries/{ids[1]}").json()
         assert entry["signals"] == {"md5": MD5_A, "pdq": PDQ_A}
-        assert entry["labels"] == ["entity:example-group", "tag:seen-again"]
+        # An entry of an incident carries the incident's label.
+        assert entry["labels"] == ["entity:example-group", f"incident:{incident}",
+                                   "tag:seen-again"]
         assert (entry["incident"], entry["contributor"], entry["content_type"]) == \
-            ("7", "alice", "image")
+            (str(incident), "alice", "image")
         bad = alice.post("/v1/banks/tcap/entries", json={"entries": [
             {"signals": {"pdq": PDQ_A}},
             {"signals": {"pdq": PDQ_A[:-2]}},
@@ -172,10 +183,11 @@ def test_cursor_errors(hub: RunningHub) -> None:
 
 def test_audit_and_statistics(hub: RunningHub) -> None:
     make_bank(hub, "alice", "tcap", ["*"])
+    incident = declare_incident(hub, "tcap")
     with hub.client("alice") as alice, hub.client("admin") as admin:
         ids = alice.post("/v1/banks/tcap/entries", json={"entries": [
             {"signals": {"pdq": PDQ_A, "md5": MD5_A}, "labels": ["behaviour:glorification"],
-             "incident": "christchurch"},
+             "incident": incident},
             {"signals": {"pdq": PDQ_B}}]}).json()["ids"]
         alice.delete(f"/v1/entries/{ids[1]}")
         admin.post(f"/v1/entries/{ids[0]}/feedback", json={"verdict": "confirm"})
@@ -197,9 +209,9 @@ def test_audit_and_statistics(hub: RunningHub) -> None:
         stats = alice.get("/v1/stats").json()
     assert (stats["entries"], stats["live"], stats["withdrawn"]) == (2, 1, 1)
     assert stats["by_signal_type"] == {"md5": 1, "pdq": 1}
-    assert stats["by_label"] == {"behaviour:glorification": 1}
+    assert stats["by_label"] == {"behaviour:glorification": 1, f"incident:{incident}": 1}
     assert stats["by_contributor"] == {"alice": 2}
-    assert stats["by_incident"] == {"christchurch": 1}
+    assert stats["by_incident"] == {str(incident): 1}
     assert stats["feedback"]["confirm"] == 1
     (month,) = stats["by_month"].values()
     assert month == {"contributed": 2, "withdrawn": 1, "feedback": 1}

@@ -76,9 +76,13 @@ def test_oversized_bodies_are_refused_while_read(database_url: str) -> None:
 def test_hostile_text_is_stored_and_returned_verbatim(hub: RunningHub) -> None:
     make_bank(hub, "alice", "tcap", ["*"])
     with hub.client("alice") as alice, hub.client("admin") as admin:
-        entries = [{"signals": {"md5": f"{i:032x}"}, "labels": [f"tag:{text}"], "note": text,
-                    "incident": text}
+        entries = [{"signals": {"md5": f"{i:032x}"}, "labels": [f"tag:{text}"], "note": text}
                    for i, text in enumerate(HOSTILE)]
+        # Incidents are numbered: hostile text in their place is refused, and stores nothing.
+        for text in HOSTILE:
+            refused = alice.post("/v1/banks/tcap/entries", json={"entries": [
+                {"signals": {"md5": "f" * 32}, "incident": text}]})
+            assert refused.status_code == 422, refused.text
         ids = alice.post("/v1/banks/tcap/entries", json={"entries": entries}).json()["ids"]
         for entry_id, text in zip(ids, HOSTILE, strict=True):
             alice.post(f"/v1/entries/{entry_id}/feedback",
@@ -87,7 +91,7 @@ def test_hostile_text_is_stored_and_returned_verbatim(hub: RunningHub) -> None:
             assert got.headers["content-type"] == "application/json"
             body = got.json()
             assert (body["note"], body["labels"], body["incident"]) == \
-                (text, [f"tag:{text}"], text)
+                (text, [f"tag:{text}"], None)
         for text in HOSTILE:
             for path in (f"/v1/banks/{text}/entries", f"/v1/entries/{text}"):
                 assert alice.get(path).status_code in (403, 404, 405, 422)
