@@ -50,11 +50,11 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     node = Node(store, settings)
     follower = make_follower(node)
     worker = DeliveryWorker(node)
+    moderation = Moderation(node)
     incidents = NodeIncidents(node)
     if follower is not None:
         follower.incidents = incidents
         follower.apply_priority = node.apply_priority
-    moderation = Moderation(node)
     live = StreamService(node)
     loaded = threading.Event()
     # Several processes (cordon.node.workers): one leads, every one tails the others' writes.
@@ -77,9 +77,9 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         leadership.start(lead)
         if tail is not None:
             tail.start()
+        moderation.start()
         await run_in_threadpool(incidents.start)
         await run_in_threadpool(live.start)
-        moderation.start()
         try:
             yield
         finally:
@@ -90,7 +90,6 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
             await run_in_threadpool(worker.stop)
             if tail is not None:
                 await run_in_threadpool(tail.stop)
-            await run_in_threadpool(node.match_log.close)
             await run_in_threadpool(node.match_log.close)
             await run_in_threadpool(moderation.stop)
 
@@ -105,9 +104,9 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
     app.state.node = node
     app.state.follower = follower
     app.state.worker = worker
+    app.state.moderation = moderation
     app.state.incidents = incidents
     app.state.streams = live
-    app.state.moderation = moderation
     app.state.loaded = loaded
     # `leadership.leading` is set in the one process that follows the hub and delivers
     # webhooks: background work that must run once per node, not per process, waits for it.

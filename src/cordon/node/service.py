@@ -78,10 +78,6 @@ class Node:
         self.outbox_ready = threading.Event()
         self._rules: list[Rule] | None = None
         self.tokens = TokenCache(self._live_tokens, max_age=self.settings.token_cache_seconds)
-        # Called (without arguments) after the indexed entries changed, e.g. to refresh the
-        # index of the live-stream monitor.
-        self.on_change: list[Callable[[], None]] = []
-        self.tokens = TokenCache(self._live_tokens, max_age=self.settings.token_cache_seconds)
         # Matches are recorded before their response is sent, many per transaction.
         self.match_log = GroupCommit(self.plain_write)
         # With several processes, the change numbers this one wrote (their entries are
@@ -91,6 +87,9 @@ class Node:
         self._written_lock = threading.Lock()
         # The rules of the crisis mode of open incidents (see cordon.node.incidents).
         self.crisis_rules: list[Rule] = []
+        # Called (without arguments) after the indexed entries changed, e.g. to refresh the
+        # index of the live-stream monitor.
+        self.on_change: list[Callable[[], None]] = []
 
     # --- transactions ----------------------------------------------------------------------
     def plain_write(self) -> AbstractContextManager[Connection]:
