@@ -8,7 +8,9 @@ loopback port, on a scratch SQLite database whose bank is loaded with `--entries
 hashes through the bulk import path (`Banks.import_file`, what `cordon bank import` runs);
 with `--keep-db PATH` the database is kept there and reused by the next run with the same
 `--entries`. Each process count of `--workers` is measured in turn. Load comes from this
-process over loopback with httpx (asyncio), `--load-processes` processes of it:
+process over loopback with httpx (asyncio), `--load-processes` processes of it, or, with
+`--load wrk`, from wrk (Debian's `wrk`, a C load generator; `--clients` connections from one
+thread), which leaves the node most of the 2 cores instead of spending them on Python clients:
 
 1. by hash: `--clients` concurrent clients for `--seconds`, each `POST /v1/match` with
    `{"signals": {"pdq": ...}}`; one query in ten is a banked hash at distance 4 (a match,
@@ -30,6 +32,9 @@ import io
 import json
 import multiprocessing
 import random
+import re
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -128,6 +133,49 @@ def hash_rounds(base: str, token: str, queries: list[str], clients: int, seconds
             "server_cpu_ms_per_request": cpu / max(1, requests) * 1000}
 
 
+# wrk cycles through the queries; it counts answers other than 2xx/3xx, and prints its
+# latency distribution with --latency.
+_WRK_SCRIPT = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "/v1/match", nil, bodies[(counter %% #bodies) + 1])
+end
+"""
+
+
+def _wrk_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def wrk_round(base: str, token: str, queries: list[str], connections: int, seconds: float,
+              server_pid: int, scratch: Path) -> dict[str, Any]:
+    """One round of load from wrk, with the CPU time the server's processes spent per
+    request."""
+    script = scratch / "match.lua"
+    bodies = ",\n".join(f'[[{{"signals": {{"pdq": "{q}"}}}}]]' for q in queries)
+    script.write_text(f"bodies = {{\n{bodies}\n}}\n" + _WRK_SCRIPT.replace("%%", "%"))
+    cpu_before = tree_cpu_seconds(server_pid)
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+         "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json",
+         base + "/"], capture_output=True, text=True, check=True).stdout
+    cpu = tree_cpu_seconds(server_pid) - cpu_before
+    requests = int(re.search(r"(\d+) requests in ([\d.]+)s", output).group(1))  # type: ignore[union-attr]
+    elapsed = float(re.search(r"requests in ([\d.]+)s", output).group(1))  # type: ignore[union-attr]
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)$", output, re.M)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return {"requests": requests, "seconds": elapsed, "rps": requests / elapsed,
+            "p50_ms": _wrk_ms(latency["50"]), "p99_ms": _wrk_ms(latency["99"]),
+            "errors": errors, "matched": "-",
+            "server_cpu_ms_per_request": cpu / max(1, requests) * 1000}
+
+
 async def upload_load(base: str, token: str, images: list[bytes],
                       clients: int) -> dict[str, Any]:
     latencies: list[float] = []
@@ -185,6 +233,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16,
                         help="Concurrent clients per load process.")
     parser.add_argument("--load-processes", type=int, default=1)
+    parser.add_argument("--load", choices=("httpx", "wrk"), default="httpx",
+                        help="Load generator for the by-hash rounds (wrk: Debian's wrk).")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", default="1,2",
                         help="Node process counts to measure, comma-separated.")
@@ -193,10 +243,13 @@ def main() -> None:
     parser.add_argument("--keep-db", type=Path, metavar="PATH",
                         help="Keep the node database here and reuse it in later runs.")
     args = parser.parse_args()
+    if args.load == "wrk" and shutil.which("wrk") is None:
+        parser.error("--load wrk needs wrk on the PATH (apt-get install wrk)")
     workers = [int(w) for w in args.workers.split(",")]
     rng = random.Random(20240601)
     results: dict[str, Any] = {"load_before": load_average(), "entries": args.entries,
                                "clients": args.clients, "load_processes": args.load_processes,
+                               "load_tool": args.load,
                                "runs": []}
     with tempfile.TemporaryDirectory(prefix="cordon-nodebench-") as scratch:
         db_path = args.keep_db or Path(scratch) / "node.db"
@@ -217,9 +270,14 @@ def main() -> None:
                 assert server.process is not None
                 print(f"{count} process(es): ready (index loaded) in {run['ready_s']:.1f} s")
                 asyncio.run(hash_load(server.base, token, queries[:200], args.clients, 2))
-                rounds = [hash_rounds(server.base, token, queries, args.clients, args.seconds,
-                                      args.load_processes, server.process.pid)
-                          for _ in range(args.rounds)]
+                if args.load == "wrk":
+                    rounds = [wrk_round(server.base, token, queries, args.clients, args.seconds,
+                                        server.process.pid, Path(scratch))
+                              for _ in range(args.rounds)]
+                else:
+                    rounds = [hash_rounds(server.base, token, queries, args.clients,
+                                          args.seconds, args.load_processes, server.process.pid)
+                              for _ in range(args.rounds)]
                 rounds.sort(key=lambda r: r["rps"])
                 run["by_hash_rounds"] = rounds
                 run["by_hash"] = rounds[len(rounds) // 2]
@@ -235,8 +293,9 @@ def main() -> None:
     for run in results["runs"]:
         h, u = run["by_hash"], run["by_upload"]
         cpu = h["server_cpu_ms_per_request"]
-        rows.append([run["workers"], f"by hash (median of {args.rounds} x {args.seconds:g} s)",
-                     args.clients * args.load_processes, h["requests"], h["rps"], h["p50_ms"],
+        clients = args.clients * (1 if args.load == "wrk" else args.load_processes)
+        rows.append([run["workers"], f"by hash, {args.load} (median of {args.rounds} x "
+                     f"{args.seconds:g} s)", clients, h["requests"], h["rps"], h["p50_ms"],
                      h["p99_ms"], h["errors"], cpu, 2000 / cpu if cpu else 0])
         rows.append([run["workers"], f"by upload (1 MP JPEG, {results['jpeg_kb']:.0f} KB)",
                      args.upload_clients, u["requests"], u["rps"], u["p50_ms"], u["p99_ms"],
