@@ -174,6 +174,17 @@ class ModPreservation(Base):
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ModMatchContent(Base):
+    """An encrypted copy of an upload whose match a rule sent to review, waiting for the
+    match's case (which takes the copy over when the queue takes the match in)."""
+
+    __tablename__ = "mod_match_contents"
+
+    match_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    evidence: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_type: Mapped[str | None] = mapped_column(String(16))
+
+
 class ModPurge(Base):
     """One run of the purge: when, and what it removed."""
 
@@ -205,5 +216,6 @@ mod_statements = ModStatement.__table__
 mod_appeals = ModAppeal.__table__
 mod_orders = ModOrder.__table__
 mod_preservations = ModPreservation.__table__
+mod_match_contents = ModMatchContent.__table__
 mod_purges = ModPurge.__table__
 mod_strikes = ModStrike.__table__

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from cordon.node import mirror
@@ -21,6 +21,7 @@ from cordon.store.moderation_models import (
     mod_appeals,
     mod_cases,
     mod_decisions,
+    mod_match_contents,
     mod_orders,
     mod_reports,
 )
@@ -87,6 +88,25 @@ def open_or_merge(ctx: Context, values: dict[str, Any], trusted: bool,
     raise NodeError("the queue is busy with reports of the same content; try again", 503)
 
 
+def review_lock(conn: Connection) -> None:
+    """Node processes sharing one database take turns taking matches in (SQLite's write lock
+    does this by itself)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REVIEW_LOCK})
+
+
+def _take_copies(conn: Connection, match_ids: list[int]) -> dict[int, Any]:
+    """The uploads kept for these matches (`match_content`), handed over to their cases."""
+    if not match_ids:
+        return {}
+    rows = {row.match_id: row for row in conn.execute(select(mod_match_contents).where(
+        mod_match_contents.c.match_id.in_(match_ids)))}
+    if rows:
+        conn.execute(delete(mod_match_contents).where(
+            mod_match_contents.c.match_id.in_(list(rows))))
+    return rows
+
+
 def sync_review_matches(ctx: Context) -> int:
     """Open a case for every recorded match that a rule sent to review. The match log is the
     source of truth; each case names its match (`content_key` "match:ID"), so none is queued
@@ -105,11 +125,7 @@ def sync_review_matches(ctx: Context) -> int:
     settled = True
     while True:
         with ctx.node.plain_write() as conn:
-            if conn.dialect.name == "postgresql":
-                # Node processes sharing one database take turns (SQLite's write lock does
-                # this by itself).
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                             {"key": _REVIEW_LOCK})
+            review_lock(conn)
             cursor = int(mirror.read_state(conn, REVIEW_CURSOR) or 0)
             after = max(after, cursor)
             rows = conn.execute(select(node_matches).where(node_matches.c.id > after)
@@ -121,6 +137,8 @@ def sync_review_matches(ctx: Context) -> int:
                 mod_cases.c.content_key.in_(list(wanted))))} if wanted else set()
             described = ctx.node._entries_info(
                 {r.entry_id for k, r in wanted.items() if k not in queued})
+            copies = _take_copies(conn, [r.id for k, r in wanted.items()
+                                               if k not in queued])
             for key, row in wanted.items():
                 if key in queued:
                     continue
@@ -131,10 +149,15 @@ def sync_review_matches(ctx: Context) -> int:
                             "origin": "hub" if row.hub_entry_id is not None else "private",
                             "labels": info.get("labels", []),
                             "incident": info.get("incident"), "rules": row.rules or []}
+                copy = copies.get(row.id)
+                # Every upload a rule sends to review is kept: no copy means signals only.
+                evidence["content_kept"] = copy is not None
                 signals = orjson.loads(row.query) if row.query else None
                 open_case(conn, {**case_values(
                     ctx, "match", row.at, labels=evidence["labels"], matches=[evidence],
-                    subject=row.source, signals=signals, content_key=key), "open_key": None})
+                    subject=row.source, signals=signals, content_key=key,
+                    evidence=copy.evidence if copy else None,
+                    content_type=copy.content_type if copy else None), "open_key": None})
                 opened += 1
             horizon = ctx.now() - timedelta(seconds=REVIEW_HORIZON_SECONDS)
             moved = cursor
@@ -216,6 +239,8 @@ def case_detail(ctx: Context, case_id: int, tz_name: str | None = None) -> dict[
     detail.update({
         "account": row.account, "content_type": row.content_type, "signals": row.signals,
         "matches": row.matches or [], "excluded_reviewer": row.excluded_reviewer,
+        "matched_by_signals": row.kind == "match" and row.evidence is None and not any(
+            m.get("content_kept", True) for m in row.matches or []),
         "reports_filed": [{"tracking_id": r.tracking_id, "received_at": iso(r.received_at),
                            "reason": r.reason, "explanation": r.explanation,
                            "reporter_name": r.reporter_name, "trusted": r.trusted,

@@ -13,6 +13,7 @@ from cordon.errors import CordonError, SignalFormatError
 from cordon.hashing import MatchingSelection, hash_file
 from cordon.node.deps import NodeDep, PlatformCaller
 from cordon.node.fetch import fetch
+from cordon.node.moderation import match_content
 from cordon.node.schemas import HashOut, MatchIn, MatchOut
 from cordon.node.service import Node, NodeError
 from cordon.node.upload import read_limited, spool_multipart, spool_raw
@@ -121,11 +122,17 @@ async def match(request: Request, node: NodeDep, _caller: PlatformCaller) -> dic
     """Match content (multipart `file`, or the body itself), a URL, or signals against every
     mirrored hub bank and private bank; applies the rules and records every match."""
     spooled, name, signals = await _content(request, node)
-    if spooled is not None:
-        with spooled:
-            _, signals = await run_in_threadpool(_hash, node, spooled, True)
-    assert signals is not None
-    return await run_in_threadpool(node.match, signals, name)
+    if spooled is None:
+        assert signals is not None
+        return await run_in_threadpool(node.match, signals, name)
+    with spooled:
+        content_type, signals = await run_in_threadpool(_hash, node, spooled, True)
+        response = await run_in_threadpool(node.match, signals, name)
+        # Only uploads that a rule sends to review are kept (encrypted), for the preview.
+        if match_content.wanted(response):
+            await run_in_threadpool(match_content.keep, request.app.state.moderation.ctx,
+                                    Path(spooled.name), content_type, response)
+    return response
 
 
 @router.post("/v1/hash", response_model=HashOut, openapi_extra=_BODY)

@@ -169,6 +169,13 @@ def upgrade() -> None:
     op.create_index("ix_mod_preservations_keep_until", "mod_preservations", ["keep_until"])
     op.create_index("ix_mod_preservations_state", "mod_preservations", ["state"])
     op.create_table(
+        "mod_match_contents",
+        sa.Column("match_id", IdType, nullable=False),
+        sa.Column("evidence", sa.String(64), nullable=False),
+        sa.Column("content_type", sa.String(16), nullable=True),
+        sa.PrimaryKeyConstraint("match_id", name="pk_mod_match_contents"),
+    )
+    op.create_table(
         "mod_purges",
         _id(),
         sa.Column("at", UTCDateTime(), nullable=False),
@@ -190,8 +197,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("mod_strikes", "mod_purges", "mod_preservations", "mod_orders", "mod_appeals",
-                  "mod_statements", "mod_decisions", "mod_reports", "mod_cases"):
+    for table in ("mod_strikes", "mod_match_contents", "mod_purges", "mod_preservations",
+                  "mod_orders", "mod_appeals", "mod_statements", "mod_decisions", "mod_reports",
+                  "mod_cases"):
         op.drop_table(table)
     with op.batch_alter_table("node_tokens") as batch:
         batch.drop_column("role")
