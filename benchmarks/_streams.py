@@ -312,6 +312,22 @@ class LiveHttpServer:
         self.close()
 
 
+def play_in_real_time(path: Path, out: Any, on_air: float, closing: threading.Event) -> None:
+    """Remux the video of `path` into the open output `out` from its start, each packet when
+    its timestamp comes due after `on_air`; returns early when `closing` is set."""
+    with av.open(str(path)) as source:
+        video = source.streams.video[0]
+        stream = out.add_stream_from_template(video)
+        for packet in source.demux(video):
+            if packet.dts is None:
+                continue
+            delay = on_air + float(packet.dts * packet.time_base) - time.time()
+            if delay > 0 and closing.wait(delay):
+                return
+            packet.stream = stream
+            out.mux(packet)
+
+
 class HlsPublisher:
     """A file muxed in real time into a live HLS playlist, served over HTTP on 127.0.0.1."""
 
@@ -340,19 +356,9 @@ class HlsPublisher:
     def _mux(self) -> None:
         options = {"hls_time": str(self._segment), "hls_list_size": "6",
                    "hls_flags": "delete_segments+independent_segments"}
-        with av.open(str(self.path)) as source:
-            video = source.streams.video[0]
-            playlist = str(self.directory / "live.m3u8")
-            with av.open(playlist, "w", format="hls", options=options) as out:
-                stream = out.add_stream_from_template(video)
-                for packet in source.demux(video):
-                    if packet.dts is None:
-                        continue
-                    delay = self.on_air + float(packet.dts * packet.time_base) - time.time()
-                    if delay > 0 and self._closing.wait(delay):
-                        return
-                    packet.stream = stream
-                    out.mux(packet)
+        playlist = str(self.directory / "live.m3u8")
+        with av.open(playlist, "w", format="hls", options=options) as out:
+            play_in_real_time(self.path, out, self.on_air, self._closing)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.time() + timeout
@@ -479,18 +485,8 @@ class RtmpPublisher:
 
     def _push(self) -> None:
         try:
-            with av.open(str(self.path)) as source:
-                video = source.streams.video[0]
-                with av.open(self.url, "w", format="flv") as out:
-                    stream = out.add_stream_from_template(video)
-                    for packet in source.demux(video):
-                        if packet.dts is None:
-                            continue
-                        delay = self.on_air + float(packet.dts * packet.time_base) - time.time()
-                        if delay > 0 and self._closing.wait(delay):
-                            return
-                        packet.stream = stream
-                        out.mux(packet)
+            with av.open(self.url, "w", format="flv") as out:
+                play_in_real_time(self.path, out, self.on_air, self._closing)
         except (OSError, av.error.FFmpegError) as exc:
             self.error = str(exc)
 
