@@ -142,8 +142,9 @@ def test_within_one_poll_interval_when_the_stream_is_down(
                 entry = contribute(hub, "alice", "tcap", pdq)
                 delay = wait_for(lambda p=pdq, e=entry: e in matched_entries(node, {"pdq": p}),
                                  timeout=3.0)
-                # One poll interval, plus a feed read and a match on a loaded 2-core machine.
-                assert delay < 0.5 + 1.0
+                # One poll interval, plus a polling cycle's reads (feed, incidents, the refused
+                # stream) and a match, on a 2-core machine that runs the hub in this process.
+                assert delay < 0.5 + 2.0
             # The stream comes back: the node switches to it.
             switch.down = False
             wait_for(lambda: node.app.state.follower.status.mode == "stream", 5)
