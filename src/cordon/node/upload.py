@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator
-from typing import IO
+from typing import IO, Protocol
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -114,35 +114,51 @@ class _FilePart:
         self._writing = False
 
 
-async def spool_multipart(content_type: str, chunks: AsyncIterator[bytes],
-                          limit: int) -> tuple[IO[bytes], str | None]:
-    """The `file` part of a multipart/form-data body: (temporary file, its file name)."""
+class MultipartSink(Protocol):
+    """What `drive_multipart` feeds: the parser's callbacks, an error a callback recorded, and
+    the spooled file (closed when the body fails)."""
+
+    error: NodeError | None
+    file: IO[bytes] | None
+
+    def callbacks(self) -> dict[str, object]: ...
+
+
+async def drive_multipart(content_type: str, chunks: AsyncIterator[bytes], sink: MultipartSink,
+                          body_limit: int, limit: int) -> None:
+    """Parse a multipart/form-data body into `sink` as it arrives. The whole body is bounded by
+    `body_limit`, so that fields other than the file cannot carry unbounded data; past it, or
+    on a malformed body, the spooled file is closed and a NodeError raised."""
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
         raise NodeError("a multipart body needs a boundary", 400)
-    part = _FilePart(limit)
-    parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
+    parser = MultipartParser(boundary, sink.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
         async for chunk in chunks:
             received += len(chunk)
-            # The whole body is bounded too, so that fields other than `file` cannot carry
-            # unbounded data.
-            if received > limit + (1 << 16):
+            if received > body_limit:
                 raise TooLarge(f"the upload is larger than {limit} bytes")
             parser.write(chunk)
-            if part.error is not None:
-                raise part.error
+            if sink.error is not None:
+                raise sink.error
         parser.finalize()
     except NodeError:
-        if part.file is not None:
-            part.file.close()
+        if sink.file is not None:
+            sink.file.close()
         raise
     except Exception as exc:  # the parser's own errors: a malformed body
-        if part.file is not None:
-            part.file.close()
+        if sink.file is not None:
+            sink.file.close()
         raise NodeError(f"malformed multipart body ({exc.__class__.__name__})", 400) from None
+
+
+async def spool_multipart(content_type: str, chunks: AsyncIterator[bytes],
+                          limit: int) -> tuple[IO[bytes], str | None]:
+    """The `file` part of a multipart/form-data body: (temporary file, its file name)."""
+    part = _FilePart(limit)
+    await drive_multipart(content_type, chunks, part, limit + (1 << 16), limit)
     if part.file is None:
         raise NodeError(f"the multipart body has no {FILE_FIELD!r} field", 422)
     if part.size == 0:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import IO
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 
 from cordon.node.service import NodeError
-from cordon.node.upload import FILE_FIELD, TooLarge, _FilePart
+from cordon.node.upload import FILE_FIELD, _FilePart, drive_multipart
 
 FIELD_LIMIT = 16 * 1024
 MAX_FIELDS = 40
@@ -59,30 +59,9 @@ class _ReportParts(_FilePart):
 async def parse_report_form(content_type: str, chunks: AsyncIterator[bytes], limit: int
                             ) -> tuple[list[tuple[str, str]], IO[bytes] | None, str | None]:
     """(text fields, spooled file or None, file name)."""
-    _, options = parse_options_header(content_type)
-    boundary = options.get(b"boundary")
-    if not boundary:
-        raise NodeError("a multipart body needs a boundary", 400)
     parts = _ReportParts(limit)
-    parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
-    received = 0
-    try:
-        async for chunk in chunks:
-            received += len(chunk)
-            if received > limit + MAX_FIELDS * FIELD_LIMIT + (1 << 16):
-                raise TooLarge(f"the upload is larger than {limit} bytes")
-            parser.write(chunk)
-            if parts.error is not None:
-                raise parts.error
-        parser.finalize()
-    except NodeError:
-        if parts.file is not None:
-            parts.file.close()
-        raise
-    except Exception as exc:  # the parser's own errors: a malformed body
-        if parts.file is not None:
-            parts.file.close()
-        raise NodeError(f"malformed multipart body ({exc.__class__.__name__})", 400) from None
+    await drive_multipart(content_type, chunks, parts,
+                          limit + MAX_FIELDS * FIELD_LIMIT + (1 << 16), limit)
     if parts.file is not None and parts.size == 0:
         parts.file.close()
         return parts.fields, None, None
