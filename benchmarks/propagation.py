@@ -127,7 +127,7 @@ async def latency(cluster: Cluster, count: int, rng: random.Random) -> dict[str,
 
 
 def catch_up(cluster: Cluster, entries: int, rng: random.Random,
-             timeout: float) -> dict[str, Any]:
+             timeout: float, outage_seconds: float) -> dict[str, Any]:
     node, token = cluster.nodes[0], cluster.node_tokens[0]
     node.stop()
     down = time.perf_counter()
@@ -137,6 +137,9 @@ def catch_up(cluster: Cluster, entries: int, rng: random.Random,
         for start in range(0, entries, 1000):
             pdqs = [f"{rng.getrandbits(256):064x}" for _ in range(min(1000, entries - start))]
             last = (pdqs[-1], contribute(http, pdqs)[-1])
+    # The scenario is an outage of a minute: stay down that long even when the
+    # contributions were quicker, so the restart also sees a stream that went quiet.
+    time.sleep(max(0.0, outage_seconds - (time.perf_counter() - down)))
     outage = time.perf_counter() - down
     start = time.perf_counter()
     ready = node.start()
@@ -171,6 +174,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--contributions", type=int, default=300)
     parser.add_argument("--outage-entries", type=int, default=100_000)
+    parser.add_argument("--outage-seconds", type=float, default=60,
+                        help="Keep the node down at least this long (default 60).")
     parser.add_argument("--hub-db", metavar="URL")
     parser.add_argument("--catch-up-timeout", type=float, default=300,
                         help="Give up waiting for the restarted node after this many seconds.")
@@ -187,7 +192,7 @@ def main() -> None:
             print_latency(results, args.nodes)
             if args.outage_entries:
                 results["catch_up"] = catch_up(cluster, args.outage_entries, rng,
-                                               args.catch_up_timeout)
+                                               args.catch_up_timeout, args.outage_seconds)
         finally:
             cluster.stop()
     results["load_after"] = load_average()
