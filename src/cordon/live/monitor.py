@@ -265,8 +265,9 @@ class Monitor:
         self._watchdog: threading.Thread | None = None
 
     # --- control ---------------------------------------------------------------------------
-    def start(self, url: str) -> str:
-        """Start watching `url`; returns the stream id. Raises SourceRefused or
+    def start(self, url: str, stream_id: str | None = None) -> str:
+        """Start watching `url`; returns the stream id (`stream_id` when given: a node names
+        its streams by their stored row, which outlives the process). Raises SourceRefused or
         CapacityError (a clear sentence) without starting anything."""
         if self._closed.is_set():
             raise CordonError("the monitor is closed")
@@ -279,7 +280,10 @@ class Monitor:
             self._check_capacity()
             if source.url == "-" and any(w.source.url == "-" for w in self._active()):
                 raise CordonError("standard input is already being watched")
-            stream_id = f"s{next(self._ids)}"
+            if stream_id is None:
+                stream_id = f"s{next(self._ids)}"
+            elif stream_id in self._workers:
+                raise CordonError(f"stream {stream_id!r} is already being watched")
             worker = _StreamWorker(stream_id, source, self, self._stdin)
             self._workers[stream_id] = worker
             if self._watchdog is None:
