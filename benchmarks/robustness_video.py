@@ -62,6 +62,8 @@ SOURCES = {
 }
 CLIP_SECONDS = (5, 10, 15, 20, 28)
 Frames = list[np.ndarray]
+# Where clip files are kept for inspection (--keep); None deletes them once hashed.
+KEEP: Path | None = None
 
 
 def fit(rgb: np.ndarray, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
@@ -286,7 +288,10 @@ def _variant(task: tuple[str, str, float, float, int]) -> dict[str, Any]:
     t0 = time.perf_counter()
     signals = _hash(path)
     seconds = time.perf_counter() - t0
-    path.unlink()
+    if KEEP is None:
+        path.unlink()
+    else:
+        shutil.move(path, KEEP / path.name)
     return {
         "ref": ref,
         "start": start,
@@ -299,27 +304,56 @@ def _variant(task: tuple[str, str, float, float, int]) -> dict[str, Any]:
 
 def _judge(
     name: str, index: Any, value: Any, ref_key: int, start: float, end: float
-) -> tuple[bool, bool]:
-    """(detected with the right reference and range, matched a wrong reference)."""
+) -> tuple[bool, bool, Any]:
+    """(detected with the right reference and range, matched a wrong reference, the run)."""
     hits = index.query(value)
     if not hits:
-        return False, False
+        return False, False, None
     keys = {h.key for h in hits}
     wrong = bool(keys - {ref_key})
     right = [h for h in hits if h.key == ref_key]
     if not right:
-        return False, wrong
+        return False, wrong, None
     if name == "tmk":
-        return True, wrong
+        return True, wrong, None
     detail = right[0].detail
     # vPDQ reports aligned segments: its longest one is its time range.
     segments = list(detail.get("segments", []))
     longest = max(segments, key=lambda s: s["query_end"] - s["query_start"], default=None)
     run = detail.get("run") or longest
     if not run:
-        return False, wrong
+        return False, wrong, None
     ok = abs(run["ref_start"] - start) <= TOLERANCE and abs(run["ref_end"] - end) <= TOLERANCE
-    return ok, wrong
+    return ok, wrong, run
+
+
+def _keep_in(folder: Path | None) -> None:
+    global KEEP
+    KEEP = folder
+
+
+def _selected(args: argparse.Namespace, ref: str, length: int, edit: str) -> bool:
+    """Whether a clip variant is in the subset asked for (--refs, --lengths, --edits)."""
+    return (
+        (not args.refs or ref in args.refs)
+        and (not args.lengths or length in args.lengths)
+        and (not args.edits or any(e.strip() in edit for e in args.edits.split(",")))
+    )
+
+
+def _clip_line(clip: dict[str, Any]) -> str:
+    run = clip["run"]
+    where = (
+        f"ref {run['ref_start']:.1f}-{run['ref_end']:.1f} query "
+        f"{run['query_start']:.1f}-{run['query_end']:.1f} speed {run['speed']}"
+        if run
+        else "no match"
+    )
+    truth = f"{clip['start']:.1f}-{clip['start'] + clip['length']:.1f}"
+    mark = "ok  " if clip["ok"] else "MISS"
+    return f"{mark} {clip['ref']} {truth:>11} {clip['edit']:<30} {where}" + (
+        " WRONG" if clip["wrong"] else ""
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -339,7 +373,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if length > durations[name] - 0.5:
                 continue
             start = round(float(rng.uniform(0, durations[name] - length)), 1)
-            tasks += [(name, str(path), start, length, e) for e in range(len(EDITS))]
+            tasks += [
+                (name, str(path), start, length, e)
+                for e in range(len(EDITS))
+                if _selected(args, name, length, EDITS[e].name)
+            ]
     # Unrelated footage against the bank: must match nothing.
     false_matches: dict[str, int] = defaultdict(int)
     for seed in range(args.unrelated):
@@ -350,13 +388,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             false_matches[n] += len(indexes[n].query(signals[n]))
     rows: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     hash_seconds = []
-    with ProcessPoolExecutor(max_workers=args.jobs) as workers:
+    clips: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(
+        max_workers=args.jobs, initializer=_keep_in, initargs=(KEEP,)
+    ) as workers:
         for result in workers.map(_variant, tasks):
             hash_seconds.append(result["hash_seconds"] / max(1.0, result["length"]))
             bucket = "clips >= 10 s" if result["length"] >= 10 else "clips of 5 s"
             for n in SIGNALS:
                 value = get_signal_type(n).parse(result["signals"][n])
-                ok, wrong = _judge(
+                ok, wrong, found = _judge(
                     n,
                     indexes[n],
                     value,
@@ -364,6 +405,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     result["start"],
                     result["start"] + result["length"],
                 )
+                if n == SIGNALS[0]:
+                    clips.append(
+                        {k: result[k] for k in ("ref", "start", "length", "edit")}
+                        | {"ok": ok, "wrong": wrong, "run": found}
+                    )
+                    if args.clips:
+                        print(_clip_line(clips[-1]), flush=True)
                 rows[(result["edit"], bucket)][n].append(ok)
                 rows[(result["edit"], bucket)][n + " wrong"].append(wrong)
     shutil.rmtree(_scratch(), ignore_errors=True)
@@ -377,6 +425,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for (e, b), by in rows.items()
         ],
         "hash_seconds_per_video_second_median": statistics.median(hash_seconds),
+        "clip_results": clips,
         "seconds": time.perf_counter() - started,
     }
 
@@ -423,14 +472,26 @@ def main() -> None:
     parser.add_argument("--unrelated", type=int, default=3, help="unrelated 60 s videos matched")
     parser.add_argument("--quick", action="store_true", help="clips of 10 and 20 s only")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--edits", default="", help="comma-separated parts of edit names to run")
+    parser.add_argument("--refs", default="", help="references to cut clips from, e.g. A or AB")
+    parser.add_argument(
+        "--lengths", type=int, nargs="*", default=[], help="clip lengths (s) to run, e.g. 10 28"
+    )
+    parser.add_argument("--clips", action="store_true", help="print each clip's vpdq-robust run")
+    parser.add_argument("--keep", type=Path, help="keep the clip files in this folder")
     args = parser.parse_args()
+    global KEEP
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        KEEP = args.keep.resolve()
     if not (SHARED / "corpus" / "videos").is_dir():
         raise SystemExit(f"the video corpus is absent ({SHARED}); nothing to measure")
     result = run(args)
     text = report(result)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if args.quick else ""
+    subset = args.edits or args.refs or args.lengths
+    suffix = "-subset" if subset else "-quick" if args.quick else ""
     (args.out / f"robustness-video{suffix}.json").write_text(json.dumps(result, indent=1))
     (args.out / f"robustness-video{suffix}.txt").write_text(text + "\n")
 

@@ -11,7 +11,7 @@ import pytest
 
 from cordon.errors import CordonError, SignalFormatError
 from cordon.hashing import hash_file
-from cordon.index.vpdq_robust import RobustVideoIndex, fit_run
+from cordon.index.vpdq_robust import RobustVideoIndex, banked_rows, fit_run
 from cordon.signals import get_signal_type
 from cordon.signals.vpdq_robust import SAMPLES_PER_SECOND, RobustVideo, frame_views
 from tests.media_factory import photo_like
@@ -120,9 +120,12 @@ def test_hashed_from_a_video_file_through_the_decoder(tmp_path: Path) -> None:
     result = hash_file(path, [ROBUST])
     assert result.ok, result.error
     value = result.signals["vpdq-robust"]
-    assert len(value) == 6 * SAMPLES_PER_SECOND
-    # The first frame at or after each quarter second (frames are 0.04 s apart).
-    assert value.seconds[1] == pytest.approx(STEP, abs=0.04)
+    # Every frame is hashed; the index banks the first at or after each eighth of a second.
+    assert len(value) == 150
+    assert value.seconds[1] == pytest.approx(0.04, abs=1e-6)
+    banked = value.seconds[banked_rows(value)]
+    assert len(banked) == 6 * SAMPLES_PER_SECOND
+    assert banked[1] == pytest.approx(0.16, abs=1e-6)
 
 
 def test_snapshot_round_trip_and_damaged_snapshot(bank, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -57,16 +57,41 @@ STREAMS: tuple[tuple[View, View], ...] = (
 )
 
 
-def stream(value: RobustVideo, view: View) -> VpdqHash:
-    """One view of every sampled frame as a vPDQ hash (the frame number is its position)."""
+def stream(value: RobustVideo, view: View, rows: np.ndarray | None = None) -> VpdqHash:
+    """One view of the sampled frames (all, or `rows`) as a vPDQ hash (the frame number is
+    its position)."""
+    picked = np.arange(len(value)) if rows is None else rows
     return VpdqHash(
         tuple(
-            VpdqFrame(i, int(q), h.tobytes().hex(), float(s))
-            for i, (s, h, q) in enumerate(
-                zip(value.seconds, value.hashes[:, view], value.qualities[:, view], strict=True)
+            VpdqFrame(
+                int(i),
+                int(value.qualities[i, view]),
+                value.hashes[i, view].tobytes().hex(),
+                float(value.seconds[i]),
             )
+            for i in picked
         )
     )
+
+
+def _slots(seconds: np.ndarray) -> np.ndarray:
+    # The 1/SAMPLES_PER_SECOND interval each time falls in (times are float32 frame instants).
+    return np.floor(np.asarray(seconds, np.float64) * SAMPLES_PER_SECOND + 1e-4).astype(np.int64)
+
+
+def banked_rows(value: RobustVideo) -> np.ndarray:
+    """The frames banked: the first at or after each 1/SAMPLES_PER_SECOND instant. Queries
+    look every frame up, so a clip cut anywhere holds the very frames that were banked."""
+    if not len(value):
+        return np.zeros(0, np.int64)
+    slots = _slots(value.seconds)
+    return np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
+
+
+def _period(sampled: np.ndarray | None) -> float:
+    if sampled is None or len(sampled) < 2:
+        return 1.0 / SAMPLES_PER_SECOND
+    return float(np.median(np.diff(np.unique(sampled))))
 
 
 def fit_run(
@@ -99,24 +124,42 @@ def fit_run(
     if best is None:
         return None
     _, speed, offset = best
+    # The vote has the speed to a step and the offset to a bin: refit on the hits near its line
+    # (least squares, twice), so that the range is right at both ends of a long clip.
+    for tolerance in (LINE_TOLERANCE, LINE_TOLERANCE / 2):
+        near = np.abs(ref_times - (speed * query_times + offset)) <= tolerance
+        if len(np.unique(query_times[near])) < 3 or np.ptp(query_times[near]) < 1.0:
+            break
+        fitted, intercept = np.polyfit(query_times[near], ref_times[near], 1)
+        if not SPEEDS[0] <= fitted <= SPEEDS[-1]:
+            break
+        speed, offset = float(fitted), float(intercept)
     on_line = np.abs(ref_times - (speed * query_times + offset)) <= LINE_TOLERANCE
     times = np.unique(query_times[on_line])
     if len(times) < 2:
         return None
-    frames = np.unique(np.concatenate([times, usable]))
-    # Misses between consecutive hits: usable query frames strictly between them.
-    between = np.diff(np.searchsorted(frames, times)) - 1
+    # Misses and density are counted in 1/SAMPLES_PER_SECOND slots, as the bank is sampled:
+    # of the several query frames in a slot, only the one nearest the banked instant may hit.
+    hit_slots = _slots(times)
+    slots = np.unique(np.concatenate([hit_slots, _slots(usable)]))
+    hits = np.unique(hit_slots)
+    # Misses between consecutive hits: usable slots strictly between them.
+    between = np.diff(np.searchsorted(slots, hits)) - 1
     breaks = np.flatnonzero(between > MAX_MISSES) + 1
-    runs = [r for r in np.split(times, breaks) if len(r) >= 2]
+    runs = [r for r in np.split(hits, breaks) if len(r) >= 2]
 
     def density(run: np.ndarray) -> float:
-        inside = np.count_nonzero((frames >= run[0]) & (frames <= run[-1]))
+        inside = np.count_nonzero((slots >= run[0]) & (slots <= run[-1]))
         return len(run) / max(1, inside)
 
-    dense = [r for r in runs if density(r) >= MIN_RUN_DENSITY]
+    dense = [
+        times[(hit_slots >= r[0]) & (hit_slots <= r[-1])]
+        for r in runs
+        if density(r) >= MIN_RUN_DENSITY
+    ]
     if not dense:
         return None
-    period = 1.0 / SAMPLES_PER_SECOND
+    period = _period(sampled)
     run = max(dense, key=lambda r: r[-1] - r[0])
     start, end = float(run[0]), float(run[-1]) + period
     if sampled is not None and len(sampled):
@@ -158,8 +201,9 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
         if not isinstance(value, RobustVideo):
             raise CordonError("a vpdq-robust index only holds vpdq-robust values")
         self._values[key] = value
+        rows = banked_rows(value)
         for view, index in self._indexes.items():
-            index.add(key, stream(value, view))
+            index.add(key, stream(value, view, rows))
 
     def add_many(self, items: Iterable[tuple[int, RobustVideo]]) -> None:
         for key, value in items:
@@ -177,10 +221,10 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
         limit = self.threshold if threshold is None else float(threshold)
         if not len(value) or not self._values:
             return []
-        duration = float(value.seconds.max() - value.seconds.min()) + 1.0 / SAMPLES_PER_SECOND
+        sampled = value.seconds.astype(np.float64)
+        duration = float(sampled.max() - sampled.min()) + _period(sampled)
         needed = min(self.min_segment_seconds, 0.8 * duration)
         best: dict[int, tuple[float, IndexMatch]] = {}
-        sampled = value.seconds.astype(np.float64)
         for query_view, bank_view in self.streams:
             prepared = PreparedHash.of(stream(value, query_view))
             if not len(prepared.words):

@@ -1,8 +1,8 @@
 """vpdq-robust: per sampled frame, PDQ of views that survive how videos are reposted.
 
 vPDQ hashes whole frames, so a letterboxed, mirrored, captioned or picture-in-picture copy moves
-most bits of every frame. This signal samples SAMPLES_PER_SECOND frames a second on
-vPDQ's clock (`frame index / frame rate`) and hashes, from a small greyscale copy of each:
+most bits of every frame. This signal hashes every frame (up to FRAMES_PER_SECOND a second, on
+vPDQ's clock `frame index / frame rate`); from a greyscale copy of each it hashes:
 
 - the frame after its flat bars are trimmed (letterbox, pillarbox, padding): banked;
 - the frame without its bottom fifth (news tickers, subtitles, lower-third logos), then
@@ -10,10 +10,10 @@ vPDQ's clock (`frame index / frame rate`) and hashes, from a small greyscale cop
 - both of them mirrored, and the largest rectangle outlined by straight edges (the video shown
   as a window inside other footage): queried only.
 
-The index (`cordon.index.vpdq_robust`) looks each query view stream up in vPDQ's frame index
-and fits the frame hits of each banked video to one time line (any offset, speed 0.8-1.25):
-a clip matches when a run of several seconds of its frames lies on one line, whatever share
-of either video that is.
+The index (`cordon.index.vpdq_robust`) banks SAMPLES_PER_SECOND frames a second, looks every
+query frame's views up in vPDQ's frame index and fits the frame hits of each banked video to
+one time line (any offset, speed 0.8-1.25): a clip matches when a run of several seconds of its
+frames lies on one line, whatever share of either video that is.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from cordon.content import ContentType
 from cordon.errors import SignalFormatError
-from cordon.media.normalize import border_box, edge_boxes
+from cordon.media.normalize import Box, border_box, edge_boxes
 from cordon.signals.base import Comparison, HashOptions, SignalType
 from cordon.signals.pdq_robust import HASH_SIDE, pdq_views
 
@@ -39,16 +40,23 @@ if TYPE_CHECKING:
     from cordon.index.vpdq_robust import RobustVideoIndex
     from cordon.media.video import VideoFrame, VideoInfo
 
-# Longer side of the greyscale copy of a sampled frame: PDQ needs 64x64, edges a little more.
+# Longer side of the greyscale copy bars and windows are found on: PDQ needs 64x64, edges a
+# little more.
 FRAME_SIDE = 192
+# Longer side of the copy the views are cut from: a window of 45% of the width, holding a
+# pillarboxed portrait video, is 86 pixels wide at 192 and its picture 32 (PDQ's view is 64).
+DETAIL_SIDE = 384
 # Share of the frame's height kept by the band view (tickers sit at the bottom).
 BAND_KEEP = 0.8
 # Share of a bar line (at each end) that an overlay may cover.
 OVERLAY = 0.2
-# Frames hashed per second. vPDQ's one per second is enough when a copy is cut on the same
-# second boundaries; a clip cut anywhere, sped up or re-timed samples other instants, and PDQ
-# moves 40-100 bits when a panning camera shifts the picture by a few percent, i.e. within
-# 2-3 frames. Eight a second keeps every query frame within 1/16 s of a banked one.
+# Frames hashed per second, and the share of them the index banks. vPDQ's one per second is
+# enough when a copy is cut on the same second boundaries; a clip cut anywhere samples other
+# instants, and PDQ moves 40-130 bits between neighbouring frames of handheld footage (a
+# phone video of a fabric: every frame pair 0.04 s apart). So every frame is hashed (up to
+# FRAMES_PER_SECOND): a clip cut anywhere then holds the very frames that were banked, and the
+# index banks one frame per 1/SAMPLES_PER_SECOND (the first at or after each instant).
+FRAMES_PER_SECOND = 30.0
 SAMPLES_PER_SECOND = 8.0
 _FALLBACK_RATE = 25.0
 _FORMAT_VERSION = 1
@@ -88,34 +96,60 @@ class RobustVideo:
         return hash(_pack(self))
 
 
-def frame_views(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes (VIEWS, 32) and qualities (VIEWS,) of one frame."""
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    trimmed = _trim(grey)
-    band = _trim(grey[: max(8, round(grey.shape[0] * BAND_KEEP))])
-    views = [_view(trimmed), _view(band)]
+def frame_views(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes (VIEWS, 32) and qualities (VIEWS,) of one frame (RGB or greyscale).
+
+    Bars and windows are found on a copy of at most FRAME_SIDE pixels; the views are cut from
+    the picture as given (up to DETAIL_SIDE), so that a window or a squeezed, pillarboxed
+    picture still holds more pixels than the 64x64 PDQ view.
+    """
+    grey = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+    grey = np.ascontiguousarray(grey)
+    small = grey
+    if max(grey.shape) > FRAME_SIDE:
+        size = _fit(grey.shape[1], grey.shape[0], FRAME_SIDE)
+        small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    scale = (grey.shape[0] / small.shape[0], grey.shape[1] / small.shape[1])
+
+    def cut(box: Box) -> np.ndarray:
+        return _view(_scaled(box, scale).crop(grey))
+
+    band = Box(0, 0, max(8, round(small.shape[0] * BAND_KEEP)), small.shape[1])
+    trimmed, banded = _trim(small, Box(0, 0, *small.shape[:2])), _trim(small, band)
+    views = [cut(trimmed), cut(banded)]
     views += [views[0][:, ::-1], views[1][:, ::-1]]
-    insets = edge_boxes(grey, limit=1)
-    inset = _trim(insets[0].crop(grey)) if insets else None
-    views.append(_view(inset) if inset is not None else np.zeros_like(views[0]))
+    insets = edge_boxes(small, limit=1)
+    inset = _trim(small, insets[0]) if insets else None
+    views.append(cut(inset) if inset is not None else np.zeros_like(views[0]))
     hashes, qualities = pdq_views(np.stack(views))
     if inset is None:
         qualities[View.INSET] = 0
     return hashes, qualities
 
 
-def _trim(grey: np.ndarray) -> np.ndarray:
+def _trim(small: np.ndarray, box: Box) -> Box:
     # Bars of a video are the same on every frame, and logos or tickers drawn over them are
     # common, so a bar line may be covered by something else over OVERLAY of its length.
-    return border_box(grey, overlay=OVERLAY).crop(grey)
+    inner = border_box(box.crop(small), overlay=OVERLAY)
+    return Box(
+        box.top + inner.top, box.left + inner.left, box.top + inner.bottom, box.left + inner.right
+    )
+
+
+def _scaled(box: Box, scale: tuple[float, float]) -> Box:
+    sy, sx = scale
+    top, left = math.floor(box.top * sy), math.floor(box.left * sx)
+    bottom = max(top + 1, math.ceil(box.bottom * sy))
+    right = max(left + 1, math.ceil(box.right * sx))
+    return Box(top, left, bottom, right)
 
 
 def _view(grey: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
 
 
-def _frame_size(width: int, height: int) -> tuple[int, int]:
-    scale = min(1.0, FRAME_SIDE / max(width, height, 1))
+def _fit(width: int, height: int, side: int) -> tuple[int, int]:
+    scale = min(1.0, side / max(width, height, 1))
     return max(8, round(width * scale)), max(8, round(height * scale))
 
 
@@ -125,20 +159,24 @@ class RobustVideoConsumer:
     def __init__(self, info: VideoInfo, options: HashOptions) -> None:
         self._rate = info.fps if info.fps and math.isfinite(info.fps) else None
         self._slot = -1
+        self._reformatter = VideoReformatter()
         self._seconds: list[float] = []
         self._hashes: list[np.ndarray] = []
         self._qualities: list[np.ndarray] = []
 
     def accept(self, frame: VideoFrame) -> None:
-        # The first frame at or after each 1/SAMPLES_PER_SECOND instant: the same instants
-        # whatever the frame rate, so re-timed copies sample what the original sampled.
+        # The first frame at or after each 1/FRAMES_PER_SECOND instant: every frame of
+        # ordinary videos, the same instants whatever the frame rate.
         rate = self._rate or _FALLBACK_RATE
-        slot = math.floor(frame.index * SAMPLES_PER_SECOND / rate + 1e-9)
+        slot = math.floor(frame.index * FRAMES_PER_SECOND / rate + 1e-9)
         if slot == self._slot:
             return
         self._slot = slot
-        rgb = frame.rgb(_frame_size(frame.width, frame.height), "AREA")
-        hashes, qualities = frame_views(rgb)
+        width, height = _fit(frame.width, frame.height, DETAIL_SIDE)
+        grey = self._reformatter.reformat(
+            frame.av_frame, format="gray", width=width, height=height, interpolation="AREA"
+        ).to_ndarray()
+        hashes, qualities = frame_views(grey)
         self._seconds.append(frame.index / self._rate if self._rate else frame.seconds)
         self._hashes.append(hashes)
         self._qualities.append(qualities)
