@@ -299,6 +299,11 @@ class Monitor:
         return [w for w in self._workers.values()
                 if w.thread.is_alive() or not w.state.finished] + self._closing
 
+    def check_capacity(self) -> None:
+        """CapacityError when no stream can start now (a cheap refusal before any work)."""
+        with self._lock:
+            self._check_capacity()
+
     def _check_capacity(self) -> None:
         active = len(self._active())
         if active >= self.config.max_streams:

@@ -79,7 +79,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
             tail.start()
         moderation.start()
         await run_in_threadpool(incidents.start)
-        await run_in_threadpool(live.start)
+        await run_in_threadpool(live.start, leadership.leading)
         try:
             yield
         finally:

@@ -15,7 +15,10 @@ turned into the node's own records.
   a withdrawal), so a stream already being watched is matched against the new fingerprints
   too; a node that watches no stream does not pay for it (a bulk import, a catch-up).
 
-Streams live in the node process: they are not kept across a restart.
+Streams are kept in the node's store (`node_streams`): a node stopped for an upgrade or
+after a crash watches them again when it starts (in its leading process, with `--workers`),
+under the same ids; a stream that ended, failed or was stopped through the API is not resumed.
+While it runs, a stream lives in the process that started it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 
 from cordon.errors import CordonError
 from cordon.live import (
@@ -50,6 +53,7 @@ from cordon.node.fetch import FetchRefused, check_host
 from cordon.node.rules import _label_matches, evaluate
 from cordon.node.service import Node, NodeError
 from cordon.store.models import node_matches, node_outbox, node_webhooks
+from cordon.store.stream_models import node_streams
 from cordon.store.types import utcnow
 
 log = logging.getLogger("cordon.node.streams")
@@ -110,6 +114,7 @@ class _Watched:
     labels: tuple[str, ...]
     webhook: int | None
     started_at: datetime
+    resumed_at: datetime | None = None
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_LOG_SIZE))
     seq: int = 0
     # local entry id -> what the stream has shown of it
@@ -143,7 +148,9 @@ class StreamService:
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, leading: threading.Event | None = None) -> None:
+        """Start the monitor, and resume the stored streams once this process leads (at once
+        when `leading` is None)."""
         self._monitor = Monitor(LiveIndex(), self.config)
         self.node.on_change.append(self._entries_changed)
         for target, name in ((self._dispatch, "cordon-streams-events"),
@@ -151,6 +158,54 @@ class StreamService:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        thread = threading.Thread(target=self._resume_when_leading, args=(leading,),
+                                  name="cordon-streams-resume", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        self._resumer = thread
+
+    def _resume_when_leading(self, leading: threading.Event | None) -> None:
+        while leading is not None and not leading.wait(0.5):
+            if self._stop.is_set():
+                return
+        if not self._stop.is_set():
+            self.resume()
+
+    def resume(self) -> list[str]:
+        """Watch again every stored stream that has not ended; returns their ids. A stream
+        that cannot be started again (its URL is now refused, the capacity is lower) is
+        ended with the reason, so it is not tried at every start."""
+        with self.node.store.read() as conn:
+            rows = conn.execute(select(node_streams).where(node_streams.c.ended_at.is_(None))
+                                .order_by(node_streams.c.id)).all()
+        resumed: list[str] = []
+        for row in rows:
+            stream_id = f"s{row.id}"
+            if stream_id in self._streams:
+                continue
+            try:
+                # The node's allowed networks may have changed since the stream was started.
+                check_stream_url(row.url, self.node.settings.stream_allow_networks)
+                self._watch(row.id, row.url, tuple(row.labels or ()), row.webhook_id,
+                            row.started_at, resumed=True)
+            except (StreamRefused, StreamCapacity) as exc:
+                log.warning("stream %s (%s) not resumed: %s", stream_id, row.url, exc)
+                self._end(row.id, "error", f"not resumed after a restart: {exc}")
+                continue
+            except CordonError as exc:  # e.g. the monitor is closing: try at the next start
+                log.warning("stream %s (%s) not resumed: %s", stream_id, row.url, exc)
+                continue
+            resumed.append(stream_id)
+        if resumed:
+            log.info("resumed %d live stream(s): %s", len(resumed), ", ".join(resumed))
+        return resumed
+
+    def _end(self, row_id: int, state: str, message: str) -> None:
+        with self.node.plain_write() as conn:
+            conn.execute(update(node_streams).where(node_streams.c.id == row_id,
+                                                    node_streams.c.ended_at.is_(None))
+                         .values(ended_at=utcnow(), end_state=state[:16],
+                                 end_message=message))
 
     def stop(self) -> None:
         self._stop.set()
@@ -179,19 +234,43 @@ class StreamService:
                     node_webhooks.c.deleted_at.is_(None))).scalar_one_or_none()
             if found is None:
                 raise StreamRefused(f"no webhook with id {webhook}")
-        if self._stale:
-            self._rebuild()
         with self._lock:
             try:
-                stream_id = monitor.start(target)
+                monitor.check_capacity()
+            except CapacityError as exc:
+                raise StreamCapacity(f"{exc}; stop a stream or raise the node's stream "
+                                     "capacity") from None
+        started = utcnow()
+        with self.node.plain_write() as conn:
+            row_id = conn.execute(insert(node_streams).values(
+                url=target, labels=list(labels), webhook_id=webhook, started_at=started)
+                .returning(node_streams.c.id)).scalar_one()
+        try:
+            stream_id = self._watch(row_id, target, tuple(labels), webhook, started)
+        except BaseException:
+            # Refused or failed to start: nothing is watched, so nothing is kept.
+            with self.node.plain_write() as conn:
+                conn.execute(delete(node_streams).where(node_streams.c.id == row_id))
+            raise
+        return self.get(stream_id)
+
+    def _watch(self, row_id: int, url: str, labels: tuple[str, ...], webhook: int | None,
+               started: datetime, resumed: bool = False) -> str:
+        monitor = self.monitor
+        if self._stale:
+            self._rebuild()
+        stream_id = f"s{row_id}"
+        with self._lock:
+            try:
+                monitor.start(url, stream_id=stream_id)
             except CapacityError as exc:
                 raise StreamCapacity(f"{exc}; stop a stream or raise the node's stream "
                                      "capacity") from None
             except CordonError as exc:
                 raise StreamRefused(str(exc)) from None
-            self._streams[stream_id] = _Watched(stream_id, target, tuple(labels), webhook,
-                                                utcnow())
-        return self.get(stream_id)
+            self._streams[stream_id] = _Watched(stream_id, url, labels, webhook, started,
+                                                utcnow() if resumed else None)
+        return stream_id
 
     def list(self) -> list[dict[str, Any]]:
         return [self.get(stream_id) for stream_id in list(self._streams)]
@@ -213,7 +292,9 @@ class StreamService:
             matches = sorted(watched.matches.values(), key=lambda m: m["detected_at"])
         return {**status, "stalled": status["state"] == StreamState.STALLED.value,
                 "labels": list(watched.labels), "webhook": watched.webhook,
-                "started_at": watched.started_at.isoformat(), "matches": matches}
+                "started_at": watched.started_at.isoformat(),
+                "resumed_at": watched.resumed_at.isoformat() if watched.resumed_at else None,
+                "matches": matches}
 
     def events(self, stream_id: str, after: int = 0, limit: int = 100) -> dict[str, Any]:
         watched = self._watched(stream_id)
@@ -227,6 +308,7 @@ class StreamService:
         self.monitor.forget(stream_id, _STOP_TIMEOUT)
         with self._lock:
             self._streams.pop(stream_id, None)
+        self._end(int(stream_id[1:]), StreamState.STOPPED.value, "stopped through the API")
 
     # --- monitor events --------------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -247,6 +329,10 @@ class StreamService:
         if watched is None:
             return  # removed meanwhile
         if isinstance(event, StatusEvent):
+            # STOPPED is either a DELETE (recorded there) or the node shutting down, after
+            # which the stream is to be watched again.
+            if event.state in (StreamState.ENDED, StreamState.ERROR):
+                self._end(int(watched.id[1:]), event.state.value, event.message)
             self._append(watched, event.to_json())
             return
         info = self.node._entries_info({event.entry_id}).get(event.entry_id)
