@@ -1,8 +1,7 @@
 """The live monitor on each streaming protocol with a real stream on loopback: RTMP (nginx's
 RTMP module as the server, installed by scripts/ensure-test-tools); HLS, MPEG-TS over HTTP,
-HTTP-FLV and standard input are in test_live_streams.py and test_node_streams.py. SRT and RTSP
-are not tested: the bundled FFmpeg has no srt protocol, and no RTSP server is at hand (see
-docs/live.md)."""
+HTTP-FLV and standard input are in test_live_streams.py and test_node_streams.py, RTSP in
+test_live_rtsp.py. SRT: the bundled FFmpeg has no srt protocol (see docs/live.md)."""
 
 from __future__ import annotations
 
