@@ -1,7 +1,7 @@
 """The live monitor on each streaming protocol with a real stream on loopback: RTMP (nginx's
 RTMP module as the server, installed by scripts/ensure-test-tools); HLS, MPEG-TS over HTTP,
 HTTP-FLV and standard input are in test_live_streams.py and test_node_streams.py, RTSP in
-test_live_rtsp.py. SRT: the bundled FFmpeg has no srt protocol (see docs/live.md)."""
+test_live_rtsp.py, SRT in test_live_srt.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from benchmarks._streams import (
     LiveHttpServer,
     RtmpPublisher,
     RtmpServer,
-    free_port,
     rtmp_server_missing,
 )
 from cordon.live import LiveIndex, MatchEvent, Monitor
@@ -57,10 +56,3 @@ def test_mpegts_bytes_sent_on_their_timestamps(media: dict[str, Composed],
     assert kinds(events)[0] == "started" and status.frames_decoded > 100
     assert status.video.startswith("h264 480x270")
 
-
-def test_a_protocol_this_ffmpeg_lacks_ends_in_a_clear_error(index: LiveIndex) -> None:
-    monitor = Monitor(index, quick())
-    monitor.start(f"srt://127.0.0.1:{free_port()}?mode=caller")
-    events = drain(monitor, timeout=30)
-    assert kinds(events)[-1] == "error", events
-    assert "protocol" in str(events[-1]).lower(), events

@@ -37,6 +37,7 @@ from av.video.reformatter import VideoReformatter
 
 from cordon.errors import MediaError
 from cordon.live.sources import Source, SourceKind
+from cordon.live.srt import RelayPipe
 from cordon.media.limits import MediaLimits
 
 DECODE_MODES = ("auto", "fast", "full", "key")
@@ -187,6 +188,7 @@ class StreamReader:
         self.clock = clock
         self._stop = stop
         self._stdin = stdin
+        self._relay: RelayPipe | None = None
         self._container: Any = None
         self.frames_decoded = 0
         self.mode = "fast" if config.decode == "auto" else config.decode
@@ -214,6 +216,13 @@ class StreamReader:
             # Join a live HLS playlist at its newest segment, not three segments back.
             options["live_start_index"] = "-1"
             timeout = (config.open_timeout, config.read_timeout)
+            if target.lower().startswith("srt://"):
+                # No srt protocol in this FFmpeg: received by a relay (cordon.live.srt).
+                self._relay = RelayPipe(target, config.open_timeout, config.read_timeout,
+                                        self._stop)
+                target = self._relay
+                del options["rw_timeout"], options["live_start_index"]
+                timeout = None
         elif self.source.kind is SourceKind.STDIN:
             if self._stdin is None:
                 raise MediaError("standard input is not available")
@@ -233,6 +242,9 @@ class StreamReader:
             with contextlib.suppress(av.error.FFmpegError, OSError):
                 self._container.close()
             self._container = None
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
 
     def describe(self) -> str:
         container = self._container
