@@ -445,7 +445,7 @@ def _tuples(connection: Connection, query: Any) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in connection.execute(query).all()]
     compiled = query.compile(dialect=connection.dialect)
     driver = connection.connection.driver_connection
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
+    with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
         cursor.execute(str(compiled), compiled.params)
         rows = cursor.fetchall()
     zone = driver.info.timezone  # type: ignore[union-attr]
@@ -530,13 +530,16 @@ def feed_rows(
             entries, entries.c.id == entry_signals.c.entry_id).where(*page)
         label_query = label_query.join(
             entries, entries.c.id == entry_labels.c.entry_id).where(*page)
-    for entry_id, signal_type, value, detail in _tuples(connection, signal_query):
-        by_id[entry_id].signals.append((signal_type, value, detail))
+    for entry_id, *signal in _tuples(connection, signal_query):
+        by_id[entry_id].signals.append(tuple(signal))
     for entry_id, label in _tuples(connection, label_query):
         by_id[entry_id].labels.append(label)
     for row in rows:
-        row.signals.sort()
-        row.labels.sort()
+        # Most entries hold one label and one signal of each type: no sort to call.
+        if len(row.signals) > 1:
+            row.signals.sort()
+        if len(row.labels) > 1:
+            row.labels.sort()
     return rows
 
 
