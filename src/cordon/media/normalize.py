@@ -51,23 +51,26 @@ def working_copy(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _flat_run(spread: np.ndarray, colours: np.ndarray, limit: int) -> int:
+def _flat_run(
+    spread: np.ndarray, colours: np.ndarray, limit: int, flat: int = FLAT_SPREAD
+) -> int:
     """How many leading lines are flat and share the first line's colour."""
-    if not len(spread) or spread[0] > FLAT_SPREAD:
+    if not len(spread) or spread[0] > flat:
         return 0
-    same = np.abs(colours - colours[0]).max(axis=1) <= FLAT_SPREAD
-    good = (spread <= FLAT_SPREAD) & same
+    same = np.abs(colours - colours[0]).max(axis=1) <= flat
+    good = (spread <= flat) & same
     run = int(np.argmin(good)) if not good.all() else len(good)
     return min(run, limit)
 
 
-def border_box(rgb: np.ndarray, overlay: float = 0.0) -> Box:
+def border_box(rgb: np.ndarray, overlay: float = 0.0, flat: int = FLAT_SPREAD) -> Box:
     """The box left after removing flat bars (padding, letterbox, pillarbox) of any colour.
 
     Each side is trimmed on its own, so bars of different widths and colours are handled; a
     side is only trimmed while its lines are flat and of the colour of the outermost line.
     With `overlay` > 0, a line still counts as flat when up to that share of it (at each end)
     is covered by something else: a channel logo or a ticker drawn across a video's bars.
+    `flat` is the largest spread of values along a line that still counts as flat.
     """
     height, width = rgb.shape[:2]
     if height < 4 or width < 4:
@@ -83,10 +86,10 @@ def border_box(rgb: np.ndarray, overlay: float = 0.0) -> Box:
         cols = slice(left, width - right)
         row_spread, row_colour = _lines(pixels[rows, cols], axis=1, overlay=overlay)
         col_spread, col_colour = _lines(pixels[rows, cols], axis=0, overlay=overlay)
-        top += _flat_run(row_spread, row_colour, max_rows - top - bottom)
-        bottom += _flat_run(row_spread[::-1], row_colour[::-1], max_rows - top - bottom)
-        left += _flat_run(col_spread, col_colour, max_cols - left - right)
-        right += _flat_run(col_spread[::-1], col_colour[::-1], max_cols - left - right)
+        top += _flat_run(row_spread, row_colour, max_rows - top - bottom, flat)
+        bottom += _flat_run(row_spread[::-1], row_colour[::-1], max_rows - top - bottom, flat)
+        left += _flat_run(col_spread, col_colour, max_cols - left - right, flat)
+        right += _flat_run(col_spread[::-1], col_colour[::-1], max_cols - left - right, flat)
         if (top, bottom, left, right) == before:
             break
     return Box(top, left, height - bottom, width - right)

@@ -22,6 +22,7 @@ import base64
 import binascii
 import math
 import struct
+from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,17 @@ FRAME_SIDE = 192
 # Longer side of the copy the views are cut from: a window of 45% of the width, holding a
 # pillarboxed portrait video, is 86 pixels wide at 192 and its picture 32 (PDQ's view is 64).
 DETAIL_SIDE = 384
+# Outlines considered for the window view (largest first).
+WINDOW_CANDIDATES = 4
+# A window is the outline found on at least this share of the last WINDOW_MEMORY frames.
+WINDOW_MEMORY = 60
+WINDOW_PERSISTENCE = 0.3
+# Largest spread of grey values along a bar line. Encoded bars are flat to a few levels;
+# the images' 28 also takes low-contrast content (carpet, wall, sky) for bars.
+BAR_SPREAD = 12
+# Bars are trimmed by this quantile of what the last TRIM_MEMORY frames trimmed (about 1 s).
+TRIM_MEMORY = 30
+TRIM_QUANTILE = 0.2
 # Share of the frame's height kept by the band view (tickers sit at the bottom).
 BAND_KEEP = 0.8
 # Share of a bar line (at each end) that an overlay may cover.
@@ -96,13 +108,17 @@ class RobustVideo:
         return hash(_pack(self))
 
 
-def frame_views(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def frame_views(
+    picture: np.ndarray, video: VideoState | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Hashes (VIEWS, 32) and qualities (VIEWS,) of one frame (RGB or greyscale).
 
     Bars and windows are found on a copy of at most FRAME_SIDE pixels; the views are cut from
     the picture as given (up to DETAIL_SIDE), so that a window or a squeezed, pillarboxed
-    picture still holds more pixels than the 64x64 PDQ view.
+    picture still holds more pixels than the 64x64 PDQ view. With `video` (fed the frames of
+    one video in order), bars and the window are what stays put from frame to frame.
     """
+    video = video or VideoState(memory=1)
     grey = picture if picture.ndim == 2 else cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
     grey = np.ascontiguousarray(grey)
     small = grey
@@ -115,11 +131,13 @@ def frame_views(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _view(_scaled(box, scale).crop(grey))
 
     band = Box(0, 0, max(8, round(small.shape[0] * BAND_KEEP)), small.shape[1])
-    trimmed, banded = _trim(small, Box(0, 0, *small.shape[:2])), _trim(small, band)
+    trimmed = video.full.trim(small, Box(0, 0, *small.shape[:2]))
+    banded = video.band.trim(small, band)
     views = [cut(trimmed), cut(banded)]
     views += [views[0][:, ::-1], views[1][:, ::-1]]
-    insets = edge_boxes(small, limit=1)
-    inset = _trim(small, insets[0]) if insets else None
+    boxes = edge_boxes(small, limit=WINDOW_CANDIDATES)
+    window = video.windows.choose(boxes, small.shape)
+    inset = video.inset.trim(small, window) if window is not None else None
     views.append(cut(inset) if inset is not None else np.zeros_like(views[0]))
     hashes, qualities = pdq_views(np.stack(views))
     if inset is None:
@@ -127,10 +145,120 @@ def frame_views(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hashes, qualities
 
 
+def _window(boxes: list[Box], shape: tuple[int, ...]) -> Box | None:
+    """The frame's best guess at a window: the largest box clear of the frame's borders, else
+    the largest that spans neither the whole width nor the whole height, else the largest.
+    Over footage with long straight edges (a horizon, a wall, a screenshot) the largest
+    outlines are pieces of the background that reach the border; a window sits inside."""
+    return min(boxes, key=lambda b: _rank(b, shape), default=None)
+
+
+def _rank(box: Box, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    height, width = shape[:2]
+    margin = 2
+    inside = (
+        box.top > margin
+        and box.left > margin
+        and box.bottom < height - margin
+        and box.right < width - margin
+    )
+    strip = (box.left == 0 and box.right == width) or (box.top == 0 and box.bottom == height)
+    return (0 if inside else 1 if not strip else 2, 0, -box.height * box.width)
+
+
+class VideoState:
+    """What is followed over the frames of one video: its bars (per view) and its window."""
+
+    def __init__(self, memory: int = TRIM_MEMORY) -> None:
+        self.full = BarTracker(memory)
+        self.band = BarTracker(memory)
+        self.inset = BarTracker(memory)
+        self.windows = WindowTracker(WINDOW_MEMORY if memory > 1 else 1)
+
+
+class BarTracker:
+    """The bars of a video: flat lines at its edges that stay from frame to frame.
+
+    Content makes flat lines too (a dark ceiling, a plain wall at the top of a shot), and one
+    frame trims them, the next does not, so the views of neighbouring frames (and of a copy
+    whose frame starts elsewhere) would be cut differently. A bar is on every frame: each side
+    is trimmed by a low quantile (TRIM_QUANTILE) of what the last `memory` frames trimmed on it.
+    """
+
+    def __init__(self, memory: int) -> None:
+        self._recent: deque[tuple[int, int, int, int]] = deque(maxlen=memory)
+        self._outer: Box | None = None
+
+    def trim(self, small: np.ndarray, outer: Box) -> Box:
+        inner = _trim(small, outer)
+        margins = (
+            inner.top - outer.top,
+            inner.left - outer.left,
+            outer.bottom - inner.bottom,
+            outer.right - inner.right,
+        )
+        # A window that moved is another picture: its bars start anew.
+        if self._outer is None or np.abs(np.subtract(_edges(outer), _edges(self._outer))).max() > 2:
+            self._recent.clear()
+            self._outer = outer
+        self._recent.append(margins)
+        top, left, bottom, right = np.quantile(
+            np.array(self._recent), TRIM_QUANTILE, axis=0, method="lower"
+        ).tolist()
+        return Box(outer.top + top, outer.left + left, outer.bottom - bottom, outer.right - right)
+
+
+class WindowTracker:
+    """The window of a video shown inside other footage, followed over its frames.
+
+    A window keeps its place while the footage around it moves, and its outline is lost on
+    some frames (where its dark bars meet dark footage, or a busy background hides it among
+    other outlines). So the window of a frame is, among this frame's outlines and the window of
+    the frames before, one found on at least WINDOW_PERSISTENCE of the last WINDOW_MEMORY
+    frames (clear of the borders first, then the one found most often); when none is, the
+    window of the frames before if it was clear of the borders, else the frame's own best
+    guess (`_window`).
+    """
+
+    def __init__(self, memory: int = WINDOW_MEMORY) -> None:
+        self._recent: deque[np.ndarray] = deque(maxlen=memory)
+        self._last: Box | None = None
+
+    def choose(self, boxes: list[Box], shape: tuple[int, ...]) -> Box | None:
+        self._recent.append(np.array([_edges(b) for b in boxes], np.int32).reshape(-1, 4))
+        frames = len(self._recent)
+        seen = np.concatenate(list(self._recent))
+        owner = np.repeat(np.arange(frames), [len(r) for r in self._recent])
+        tolerance = max(2, round(0.02 * max(shape[:2])))
+        candidates = [*boxes, *([self._last] if self._last is not None else [])]
+        needed = max(min(3, self._recent.maxlen or 3), WINDOW_PERSISTENCE * frames)
+        ranked = []
+        for box in candidates:
+            near = np.abs(seen - np.array(_edges(box))).max(axis=1) <= tolerance
+            count = len(np.unique(owner[near]))
+            if count >= needed:
+                place, _, area = _rank(box, shape)
+                ranked.append(((place, -count, area), box))
+        chosen = min(ranked, key=lambda item: item[0])[1] if ranked else None
+        if (chosen is None or _rank(chosen, shape)[0]) and self._last is not None:
+            # A window clear of the borders stays the window until another one is found as
+            # often: its outline can be lost for seconds over dark or busy footage.
+            chosen = self._last
+        if chosen is None:
+            return _window(boxes, shape)
+        if not _rank(chosen, shape)[0]:
+            self._last = chosen
+        return chosen
+
+
+def _edges(box: Box) -> tuple[int, int, int, int]:
+    return box.top, box.left, box.bottom, box.right
+
+
 def _trim(small: np.ndarray, box: Box) -> Box:
     # Bars of a video are the same on every frame, and logos or tickers drawn over them are
     # common, so a bar line may be covered by something else over OVERLAY of its length.
-    inner = border_box(box.crop(small), overlay=OVERLAY)
+    inner = border_box(box.crop(small), overlay=OVERLAY, flat=BAR_SPREAD)
     return Box(
         box.top + inner.top, box.left + inner.left, box.top + inner.bottom, box.left + inner.right
     )
@@ -160,6 +288,7 @@ class RobustVideoConsumer:
         self._rate = info.fps if info.fps and math.isfinite(info.fps) else None
         self._slot = -1
         self._reformatter = VideoReformatter()
+        self._video = VideoState()
         self._seconds: list[float] = []
         self._hashes: list[np.ndarray] = []
         self._qualities: list[np.ndarray] = []
@@ -176,7 +305,7 @@ class RobustVideoConsumer:
         grey = self._reformatter.reformat(
             frame.av_frame, format="gray", width=width, height=height, interpolation="AREA"
         ).to_ndarray()
-        hashes, qualities = frame_views(grey)
+        hashes, qualities = frame_views(grey, self._video)
         self._seconds.append(frame.index / self._rate if self._rate else frame.seconds)
         self._hashes.append(hashes)
         self._qualities.append(qualities)
