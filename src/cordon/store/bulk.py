@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, func, select, text
@@ -42,6 +43,15 @@ def bulk_insert(
         rows = [_dump_json(row, json_columns) for row in rows]
     names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
+        # Datetimes go as their ISO text, formatted once per distinct value (a batch shares
+        # one timestamp): the driver's datetime dumper was most of the cost of COPYing
+        # entries rows.
+        iso = {
+            i: _memoized(_isoformat)
+            for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)
+        }
+        if iso:
+            rows = [_convert(row, iso) for row in rows]
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row in rows:
@@ -65,6 +75,10 @@ def _dump_json(row: tuple[Any, ...], indexes: list[int]) -> tuple[Any, ...]:
         if values[i] is not None:
             values[i] = json.dumps(values[i], separators=(",", ":"))
     return tuple(values)
+
+
+def _isoformat(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _memoized(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
