@@ -159,3 +159,21 @@ def test_kernel_matches_two_box_passes() -> None:
 def test_bad_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="HxWx3"):
         pdq_numpy.compute(np.zeros((64, 64), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparent_images_reduce_to_the_pixels_of_an_rgb_conversion(
+    tmp_path: Path, mode: str
+) -> None:
+    # Reduced decoding drops alpha as a full-size conversion to RGB would: transparent pixels
+    # keep their colour (no premultiplication), so the hash is the full-size picture's.
+    rng = np.random.default_rng(7)
+    colour = _textured(1100, 1300, seed=7)
+    alpha = rng.integers(0, 256, size=(1100, 1300, 1), dtype=np.uint8)
+    image = Image.fromarray(np.concatenate([colour, alpha], axis=2), "RGBA").convert(mode)
+    path = tmp_path / "transparent.png"
+    image.save(path)
+    expected = np.asarray(image.convert("RGB").reduce(2))
+    decoded = decode_rgb(path, MediaLimits())
+    assert decoded.shape == expected.shape
+    assert (decoded == expected).all()
