@@ -4,16 +4,20 @@ response still waits for its own commit, and keeps its match id)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from cordon.errors import CordonError
+from cordon.node.fast_match import FastMatch
 from cordon.node.group_commit import GroupCommit
 from cordon.node.roles import Principal
 from cordon.node.service import Node
@@ -152,6 +156,82 @@ def test_the_short_path_answers_as_the_full_path_does(node: RunningNode) -> None
         response = client.post("/v1/match", json=body)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_match_on_the_short_path_is_recorded_and_answered_as_on_the_full_path(
+        node: RunningNode) -> None:
+    with node.client() as client:
+        assert client.post("/v1/banks", json={"name": "own"}).status_code == 201
+        assert client.post("/v1/banks/own/entries", json={"entries": [
+            {"signals": {"pdq": PDQ_A}, "labels": ["x:y"]}]}).status_code == 201
+        assert client.post("/v1/rules", json={"name": "cut own", "action": "cut",
+                                              "bank": "own"}).status_code == 201
+    body = {"signals": {"pdq": PDQ_A}}
+    token = node.token
+    with node.client(token) as client:
+        # Padded past the short path's body limit: the application answers.
+        full = client.post("/v1/match", content=orjson.dumps(body) + b" " * 5000,
+                           headers={"Content-Type": "application/json"})
+        short = client.post("/v1/match", json=body)
+    assert full.status_code == short.status_code == 200, (full.text, short.text)
+    assert short.headers["content-type"] == "application/json"
+    full_json, short_json = full.json(), short.json()
+    assert full_json["actions"] and full_json["actions"] == short_json["actions"]
+    ids = [m.pop("id") for m in full_json["matches"] + short_json["matches"]]
+    assert full_json == short_json
+    assert len(set(ids)) == 2  # each answer reports its own match record
+    with node.client() as client:
+        for match_id in ids:
+            record = client.get(f"/v1/matches/{match_id}")
+            assert record.status_code == 200 and record.json()["bank"] == "own"
+    # The short path alone, before an application that takes nothing: the match is answered
+    # and recorded without it.
+    reached: list[str] = []
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    sent = asyncio.run(call_asgi(FastMatch(application, node.node), token,
+                                 orjson.dumps(body)))
+    assert reached == []
+    assert sent[0]["status"] == 200
+    answer = orjson.loads(sent[1]["body"])
+    assert answer["actions"] == short_json["actions"]
+    assert answer["matches"][0]["id"] not in ids
+    with node.client() as client:
+        assert client.get(f"/v1/matches/{answer['matches'][0]['id']}").status_code == 200
+
+
+async def call_asgi(app: Any, token: str, body: bytes) -> list[dict[str, Any]]:
+    scope = {"type": "http", "method": "POST", "path": "/v1/match", "headers": [
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", b"application/json")]}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def test_a_failing_match_record_on_the_short_path_gets_the_documented_error(
+        node: RunningNode) -> None:
+    with node.client() as client:
+        assert client.post("/v1/banks", json={"name": "own"}).status_code == 201
+        assert client.post("/v1/banks/own/entries", json={"entries": [
+            {"signals": {"pdq": PDQ_A}, "labels": []}]}).status_code == 201
+        assert client.post("/v1/match", json={"signals": {"pdq": PDQ_A}}).status_code == 200
+    node.node.match_log.close()  # what a shutting-down node does: no more records
+    with node.client() as client:
+        response = client.post("/v1/match", json={"signals": {"pdq": PDQ_A}})
+        # Shaped by the application's handlers; never a reported match that was not kept.
+        assert response.status_code >= 400 and "detail" in response.json()
+        missed = client.post("/v1/match", json={"signals": {"pdq": "f" * 64}})
+        assert missed.status_code == 200 and missed.json()["matches"] == []
 
 
 def test_a_busy_index_does_not_stall_other_requests(node: RunningNode) -> None:

@@ -5,9 +5,15 @@ It takes only the plain case: a short JSON body `{"signals": {...}}` that parses
 token the in-memory token cache knows, and an index that no write holds at that instant. A
 query that matches nothing (nearly all of them) is answered here, on the event loop: an index
 lookup is a fraction of a millisecond, and there are no rules to apply and nothing to record.
-Every other request (a match, which the rules, the match log and the webhooks must see; a
-malformed or unauthorised request; a busy index) goes on unchanged to the application with
-its body replayed, so answers keep exactly the shapes and statuses of the documented API.
+A query that matches is answered here too, by the same `Node.match` the application calls (on
+a worker thread: it applies the rules and returns only once the match is committed to the
+match log, with its webhook events), serialised through the same response model: the
+framework's routing, dependency and validation layers cost more CPU than the match itself,
+and under load that CPU is the matches' wait. Should `Node.match` fail, nothing was recorded
+(a match is recorded last, in one transaction) and the request goes on to the application,
+which answers with the documented error. Every other request (a malformed or unauthorised
+request; a busy index) goes on unchanged to the application with its body replayed, so
+answers keep exactly the shapes and statuses of the documented API.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from cordon.errors import CordonError
 from cordon.node import roles
 from cordon.node.metrics import NodeMetrics
 from cordon.node.routes.match import parse_signals
+from cordon.node.schemas import MatchOut
 from cordon.node.service import Node
 from cordon.signals import get_signal_type
 
@@ -60,12 +67,22 @@ class FastMatch:
         if signals is None:
             await self.app(scope, _replay(received, receive), send)
             return
-        if self.node.quick_find(signals) != []:
-            # A match (rules, match log, webhooks) or a busy index: the full path.
+        found = self.node.quick_find(signals)
+        if found is None:  # a write holds the index: the full path waits for it
             await self.app(scope, _replay(received, receive), send)
             return
-        query = {n: get_signal_type(n).to_json(v) for n, v in signals.items()}
-        payload = orjson.dumps({"signals": query, "matches": [], "actions": []})
+        if found:
+            try:
+                response = await run_in_threadpool(self.node.match, signals, None)
+            except Exception:
+                # Nothing was recorded: the application answers (its error, or a retry that
+                # succeeds) in the documented shapes.
+                await self.app(scope, _replay(received, receive), send)
+                return
+            payload = orjson.dumps(MatchOut.model_validate(response).model_dump(mode="json"))
+        else:
+            query = {n: get_signal_type(n).to_json(v) for n, v in signals.items()}
+            payload = orjson.dumps({"signals": query, "matches": [], "actions": []})
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_JSON_HEADERS,
                                 (b"content-length", str(len(payload)).encode())]})
