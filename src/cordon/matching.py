@@ -31,15 +31,18 @@ class Matcher:
     def __init__(self, thresholds: Mapping[str, float] | None = None) -> None:
         self._thresholds = {get_signal_type(n).name: t for n, t in (thresholds or {}).items()}
         self._indexes: dict[str, SignalIndex[Any]] = {}
-        # The signal types of each entry, as one shared frozenset per combination: a set per
-        # entry would be a million objects for the garbage collector to walk in a full
-        # collection (100 ms and more for a 1M-entry bank) and 200 bytes each.
-        self._entries: dict[int, frozenset[str]] = {}
-        self._kinds: dict[frozenset[str], frozenset[str]] = {}
+        # The signal types of each entry, as a bit mask over `_types`: ints are not tracked by
+        # the garbage collector, so neither is this dict. A set per entry would be a million
+        # objects for a full collection to walk with a 1M-entry bank (100 ms and more), and
+        # even shared sets as values would have every collection of the dict walk its million
+        # items.
+        self._entries: dict[int, int] = {}
+        self._types: list[str] = []
 
-    def _kind(self, names: Iterable[str]) -> frozenset[str]:
-        kind = frozenset(names)
-        return self._kinds.setdefault(kind, kind)
+    def _bit(self, name: str) -> int:
+        if name not in self._types:
+            self._types.append(name)
+        return 1 << self._types.index(name)
 
     def threshold(self, signal: SignalType) -> float:
         return signal.threshold(self._thresholds.get(signal.name))
@@ -54,9 +57,12 @@ class Matcher:
     def add(self, entry_id: int, signals: Mapping[str, Any]) -> None:
         """Index an entry's signal values (replacing what was indexed for it before)."""
         self.remove(entry_id)
+        mask = 0
         for name, value in signals.items():
-            self._index(get_signal_type(name)).add(entry_id, value)
-        self._entries[entry_id] = self._kind(signals)
+            signal = get_signal_type(name)
+            self._index(signal).add(entry_id, value)
+            mask |= self._bit(signal.name)
+        self._entries[entry_id] = mask
 
     def add_many(self, signal_name: str, items: Iterable[tuple[int, Any]]) -> None:
         """Bulk-load values of one signal type (e.g. when a bank is opened)."""
@@ -64,18 +70,16 @@ class Matcher:
         index = self._index(signal)
         pairs = list(items)
         index.add_many(pairs)
-        only = self._kind((signal.name,))
+        bit = self._bit(signal.name)
         entries = self._entries
         for entry_id, _ in pairs:
-            kind = entries.get(entry_id)
-            if kind is None:
-                entries[entry_id] = only
-            elif signal.name not in kind:
-                entries[entry_id] = self._kind((*kind, signal.name))
+            entries[entry_id] = entries.get(entry_id, 0) | bit
 
     def remove(self, entry_id: int) -> None:
-        for name in self._entries.pop(entry_id, ()):
-            self._indexes[name].remove(entry_id)
+        mask = self._entries.pop(entry_id, 0)
+        for position, name in enumerate(self._types):
+            if mask >> position & 1:
+                self._indexes[name].remove(entry_id)
 
     def __len__(self) -> int:
         return len(self._entries)
