@@ -63,21 +63,24 @@ def _flat_run(
     return min(run, limit)
 
 
-def border_box(rgb: np.ndarray, overlay: float = 0.0, flat: int = FLAT_SPREAD) -> Box:
+def border_box(
+    rgb: np.ndarray, overlay: float = 0.0, flat: int = FLAT_SPREAD, min_keep: float = MIN_KEEP
+) -> Box:
     """The box left after removing flat bars (padding, letterbox, pillarbox) of any colour.
 
     Each side is trimmed on its own, so bars of different widths and colours are handled; a
     side is only trimmed while its lines are flat and of the colour of the outermost line.
     With `overlay` > 0, a line still counts as flat when up to that share of it (at each end)
     is covered by something else: a channel logo or a ticker drawn across a video's bars.
-    `flat` is the largest spread of values along a line that still counts as flat.
+    `flat` is the largest spread of values along a line that still counts as flat; at least
+    `min_keep` of each dimension is kept.
     """
     height, width = rgb.shape[:2]
     if height < 4 or width < 4:
         return Box(0, 0, height, width)
     pixels = (rgb if rgb.ndim == 3 else rgb[:, :, None]).astype(np.int16)
-    max_rows = int(height * (1 - MIN_KEEP))
-    max_cols = int(width * (1 - MIN_KEEP))
+    max_rows = int(height * (1 - min_keep))
+    max_cols = int(width * (1 - min_keep))
     top = bottom = left = right = 0
     # Bars nest (a letterboxed video later pillarboxed), so peel until nothing changes.
     for _ in range(3):

@@ -55,6 +55,12 @@ WINDOW_PERSISTENCE = 0.3
 # Largest spread of grey values along a bar line. Encoded bars are flat to a few levels;
 # the images' 28 also takes low-contrast content (carpet, wall, sky) for bars.
 BAR_SPREAD = 12
+# A bar is unchanged (mean absolute change in grey levels) over STATIC_LAG frames (0.5 s).
+STATIC_LAG = 15
+STATIC_CHANGE = 4.0
+# Share of each dimension always kept: a portrait phone video squeezed to 4:3 and pillarboxed
+# into 21:9 is 18% of the frame's width.
+BAR_KEEP = 0.1
 # Bars are trimmed by this quantile of what the last TRIM_MEMORY frames trimmed (about 1 s).
 TRIM_MEMORY = 30
 TRIM_QUANTILE = 0.2
@@ -181,22 +187,36 @@ class BarTracker:
 
     Content makes flat lines too (a dark ceiling, a plain wall at the top of a shot), and one
     frame trims them, the next does not, so the views of neighbouring frames (and of a copy
-    whose frame starts elsewhere) would be cut differently. A bar is on every frame: each side
-    is trimmed by a low quantile (TRIM_QUANTILE) of what the last `memory` frames trimmed on it.
+    whose frame starts elsewhere) would be cut differently. A bar is on every frame, and the
+    same on every frame: trimming stops at the first line that changed since STATIC_LAG frames
+    before (horizontal stripes of a moving fabric are flat rows too), and each side is
+    trimmed by a low quantile (TRIM_QUANTILE) of what the last `memory` frames trimmed on it.
     """
 
     def __init__(self, memory: int) -> None:
         self._recent: deque[tuple[int, int, int, int]] = deque(maxlen=memory)
         self._outer: Box | None = None
+        self._frames: deque[np.ndarray] = deque(maxlen=STATIC_LAG if memory > 1 else 1)
 
     def trim(self, small: np.ndarray, outer: Box) -> Box:
         inner = _trim(small, outer)
-        margins = (
+        margins = [
             inner.top - outer.top,
             inner.left - outer.left,
             outer.bottom - inner.bottom,
             outer.right - inner.right,
-        )
+        ]
+        old = self._frames[0] if len(self._frames) == STATIC_LAG else None
+        self._frames.append(small)
+        if old is not None and old.shape == small.shape:
+            # Per line, from the outside in: the mean change since the old frame.
+            change = np.abs(outer.crop(small).astype(np.int16) - outer.crop(old))
+            rows, cols = change.mean(axis=1), change.mean(axis=0)
+            lines = (rows, cols, rows[::-1], cols[::-1])
+            for side, line in enumerate(lines):
+                moved = np.flatnonzero(line[: margins[side]] > STATIC_CHANGE)
+                if len(moved):
+                    margins[side] = int(moved[0])
         # A window that moved is another picture: its bars start anew.
         if self._outer is None or np.abs(np.subtract(_edges(outer), _edges(self._outer))).max() > 2:
             self._recent.clear()
@@ -258,7 +278,7 @@ def _edges(box: Box) -> tuple[int, int, int, int]:
 def _trim(small: np.ndarray, box: Box) -> Box:
     # Bars of a video are the same on every frame, and logos or tickers drawn over them are
     # common, so a bar line may be covered by something else over OVERLAY of its length.
-    inner = border_box(box.crop(small), overlay=OVERLAY, flat=BAR_SPREAD)
+    inner = border_box(box.crop(small), overlay=OVERLAY, flat=BAR_SPREAD, min_keep=BAR_KEEP)
     return Box(
         box.top + inner.top, box.left + inner.left, box.top + inner.bottom, box.left + inner.right
     )
