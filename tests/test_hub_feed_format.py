@@ -4,13 +4,19 @@ stream's shared pages and `GET /v1/entries/{id}`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import base64
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
 
-from cordon.hub.service import entry_json
+from cordon.hub import cursor as cursors
+from cordon.hub.service import entries_json, entry_json
+from cordon.store import Store
+from cordon.store import repository as repo
+from cordon.store.bulk import bulk_insert
 from cordon.store.hub_repository import FeedRow
+from cordon.store.models import entries
 from tests.test_hub_support import PDQ_A, RunningHub, hub, make_bank, read_feed
 
 __all__ = ["hub"]
@@ -46,3 +52,45 @@ def test_the_feed_and_one_entry_agree(hub: RunningHub) -> None:
     assert fed == one
     for key in ("created_at", "updated_at", "withdrawn_at"):
         assert datetime.fromisoformat(fed[key]).tzinfo is not None
+
+
+def test_cursor_encoding_is_the_urlsafe_base64_of_the_change_number() -> None:
+    for seq in [0, 1, 9, 10, 99, 100, 12_345, 10**9, 2**53 + 1, 10**18 - 1]:
+        text = cursors.encode(seq)
+        assert text == base64.urlsafe_b64encode(f"c1.{seq}".encode()).decode().rstrip("=")
+        assert cursors.decode(text) == seq
+
+
+def test_a_page_of_entries_keeps_each_entrys_own_feedback() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    totals = [(0, 0, 0), (1, 0, 0), (0, 0, 0), (0, 2, 1), (1, 0, 0)]
+    rows = [FeedRow(i, 1 + i % 2, None, None, moment, moment, None, 10 + i, i % 3 or None,
+                    None, *t, t[1] >= 2, [("md5", f"{i:032x}", None)], [])
+            for i, t in enumerate(totals)]
+    page = orjson.loads(orjson.dumps(entries_json(rows, {1: "a", 2: "b"}, {1: "m1", 2: "m2"},
+                                                  True)))
+    one_by_one = [orjson.loads(orjson.dumps(entry_json(r, "a" if r.bank_id == 1 else "b",
+                                                       {1: "m1", 2: "m2"}, True)))
+                  for r in rows]
+    assert page == one_by_one
+    assert [tuple(e["feedback"].values()) for e in page] == totals
+    assert [e["bank"] for e in page] == ["a", "b", "a", "b", "a"]
+    assert [e["contributor"] for e in page] == [None, "m1", "m2", None, "m1"]
+    assert page[3]["signals"] == {} and page[1]["signals"] == {"md5": f"{1:032x}"}
+
+
+def test_copied_times_keep_their_instant(database_url: str) -> None:
+    """COPY sends datetimes as text (`cordon.store.bulk`): microseconds and the instant of a
+    time given in another zone survive it."""
+    moments = [datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=UTC),
+               datetime(2026, 6, 30, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-5)))]
+    with Store(database_url) as store:
+        with store.write() as writer:
+            bank = repo.create_bank(writer, "times", None)
+            rows = [(9_000 + i, bank.id, None, None, None, moment, moment, None,
+                     writer.next_seq()) for i, moment in enumerate(moments)]
+            bulk_insert(writer.connection, entries, [c.name for c in entries.c], rows)
+        with store.read() as connection:
+            found = [repo.get_entry(connection, bank.id, 9_000 + i) for i in range(2)]
+    assert [e.created_at for e in found if e] == moments
+    assert [e.updated_at for e in found if e] == moments
