@@ -252,13 +252,13 @@ def test_a_monitor_short_of_cpu_skips_to_live(media: dict[str, Composed], index:
     live on keyframes, and ends close to when the broadcast ends instead of a backlog later."""
     import cordon.live.monitor as monitor_module
 
-    real = monitor_module.hash_rgb
+    real = monitor_module.hash_luma
 
-    def starved(rgb: object) -> object:
+    def starved(luma: object) -> object:
         time.sleep(0.15)
-        return real(rgb)  # type: ignore[arg-type]
+        return real(luma)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(monitor_module, "hash_rgb", starved)
+    monkeypatch.setattr(monitor_module, "hash_luma", starved)
     on_air = time.time()
     url = server.add("slow.ts", media["unrelated"].path, once=True, on_air=on_air)
     monitor = Monitor(index, MonitorConfig(

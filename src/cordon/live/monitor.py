@@ -24,9 +24,9 @@ from cordon.errors import CordonError, MediaError
 from cordon.live.alerts import AlertRules, AlertTracker, Decision
 from cordon.live.events import Event, MatchEvent, StatusEvent, StreamState
 from cordon.live.index import LiveIndex
+from cordon.live.luma import hash_luma
 from cordon.live.reader import ReaderConfig, Sample, StreamClock, StreamEnded, StreamReader
 from cordon.live.sources import Source, check_source
-from cordon.signals.pdq import hash_rgb
 from cordon.signals.vpdq import QUALITY_THRESHOLD
 
 logger = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ class _StreamWorker:
         self.lag = base - self._anchor
         if self.state is StreamState.STALLED:
             self._set(StreamState.LIVE, "resumed", f"receiving {self.video} again")
-        pdq = hash_rgb(sample.rgb)
+        pdq = hash_luma(sample.luma, sample.step)
         self.frames_hashed += 1
         hits = []
         if pdq.quality is not None and pdq.quality >= QUALITY_THRESHOLD:

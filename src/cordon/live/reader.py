@@ -33,9 +33,9 @@ from typing import IO, Any
 import av
 import av.error
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from cordon.errors import MediaError
+from cordon.live.luma import frame_luma, sample_step
 from cordon.live.sources import Source, SourceKind
 from cordon.live.srt import RelayPipe
 from cordon.media.limits import MediaLimits
@@ -58,10 +58,11 @@ class ReaderConfig:
     # video is usually hashed at 1 frame per second, and in moving footage only the live frames
     # within a frame or two of a banked instant match it).
     fps: float = 0.0
-    # Frames are area-reduced by a whole factor to at least this many pixels on the short
-    # side before PDQ (PDQ works on 64x64 after its own filtering: 180 px keeps the hash of a
-    # 720p frame within a few bits of the full-size one, at a tenth of the cost).
-    hash_side: int = 180
+    # PDQ's blur is summed over every k-th row and column of the frame's luma, k the largest
+    # whole step that reads at least this many pixels on the short side (3 for 720p, 4 for
+    # 1080p; see cordon.live.luma): within 1-3 bits of the full-size hash on average, at a
+    # fraction of the cost.
+    hash_side: int = 240
     # A network stream more than this many seconds behind live (the monitor short of CPU, or
     # started late) skips to live: only keyframes are decoded until it is within half a
     # second again, and decoding resumes at a keyframe. 0: never skip.
@@ -83,10 +84,13 @@ class Sample:
     """One sampled frame, reduced for hashing."""
 
     stream_seconds: float
-    rgb: np.ndarray
+    # The frame's luma plane (2-D uint8, a view of the decoded frame; see cordon.live.luma),
+    # hashed every `step` pixels.
+    luma: np.ndarray
     arrived: float  # time.monotonic() when it was decoded
     width: int
     height: int
+    step: int = 1
 
 
 class StreamClock:
@@ -192,7 +196,6 @@ class StreamReader:
         self._container: Any = None
         self.frames_decoded = 0
         self.mode = "fast" if config.decode == "auto" else config.decode
-        self._reformatter = VideoReformatter()
         self._opened_at = time.monotonic()
         self.edge: LiveEdge | None = None
         # Skipping to live: non-key packets are dropped (see ReaderConfig.catch_up_after).
@@ -360,21 +363,8 @@ class StreamReader:
         return anchor
 
     def _sample(self, frame: av.VideoFrame, t: float) -> Sample:
-        size = _reduced_size(frame.width, frame.height, self.config.hash_side)
-        if size is None:
-            rgb = frame.to_ndarray(format="rgb24")
-        else:
-            rgb = self._reformatter.reformat(
-                frame, format="rgb24", width=size[0], height=size[1], interpolation="AREA"
-            ).to_ndarray()
-        return Sample(t, rgb, time.monotonic(), frame.width, frame.height)
-
-
-def _reduced_size(width: int, height: int, side: int) -> tuple[int, int] | None:
-    factor = min(width, height) // max(1, side)
-    if factor < 2:
-        return None
-    return width // factor, height // factor
+        step = sample_step(frame.width, frame.height, self.config.hash_side)
+        return Sample(t, frame_luma(frame), time.monotonic(), frame.width, frame.height, step)
 
 
 def _seconds(pts: int | None, time_base: Fraction | None) -> float | None:
