@@ -30,7 +30,7 @@ from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
 from cordon.index.snapshot import load_values, save_values
 from cordon.index.vpdq import PreparedHash, VpdqIndex
-from cordon.signals.vpdq import VpdqFrame, VpdqHash
+from cordon.signals.vpdq import QUALITY_THRESHOLD, VpdqFrame, VpdqHash
 from cordon.signals.vpdq_robust import SAMPLES_PER_SECOND, RobustVideo, View
 
 # A run of at least this many seconds of the query matches on its own.
@@ -99,6 +99,7 @@ def fit_run(
     ref_times: np.ndarray,
     usable: np.ndarray,
     sampled: np.ndarray | None = None,
+    informative: np.ndarray | None = None,
 ) -> dict[str, float] | None:
     """The longest run of hits on one line ref = a * query + b (see the module docstring).
 
@@ -106,7 +107,8 @@ def fit_run(
     continues over at most MAX_MISSES of them without a hit on the line, however long the
     stretch of flat frames (fades, title cards) in between. With `sampled` (the times of every
     sampled query frame), the run also takes in the uninformative frames at its two ends, up
-    to the next informative one: they cannot contradict it, and the range would be short.
+    to the next informative one (in any view, with `informative`): they cannot contradict it,
+    and the range would be short.
     """
     if len(query_times) < 2:
         return None
@@ -163,8 +165,9 @@ def fit_run(
     run = max(dense, key=lambda r: r[-1] - r[0])
     start, end = float(run[0]), float(run[-1]) + period
     if sampled is not None and len(sampled):
-        before = usable[usable < run[0]]
-        after = usable[usable > run[-1]]
+        known = usable if informative is None else informative
+        before = known[known < run[0]]
+        after = known[known > run[-1]]
         floor = before.max() if len(before) else -np.inf
         ceiling = after.min() if len(after) else np.inf
         start = float(sampled[(sampled > floor) & (sampled <= run[0])].min(initial=start))
@@ -222,6 +225,8 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
         if not len(value) or not self._values:
             return []
         sampled = value.seconds.astype(np.float64)
+        views = sorted({int(q) for q, _ in self.streams})
+        informative = sampled[(value.qualities[:, views] >= QUALITY_THRESHOLD).any(axis=1)]
         duration = float(sampled.max() - sampled.min()) + _period(sampled)
         needed = min(self.min_segment_seconds, 0.8 * duration)
         best: dict[int, tuple[float, IndexMatch]] = {}
@@ -239,7 +244,9 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
             query_times = np.repeat(prepared.seconds, counts)
             for key in np.unique(keys).tolist():
                 mine = keys == key
-                run = fit_run(query_times[mine], ref_times[mine], prepared.seconds, sampled)
+                run = fit_run(
+                    query_times[mine], ref_times[mine], prepared.seconds, sampled, informative
+                )
                 seconds = _length(run)
                 if seconds < needed - 1e-9:
                     continue

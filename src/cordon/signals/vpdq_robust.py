@@ -55,14 +55,14 @@ WINDOW_PERSISTENCE = 0.3
 # Largest spread of grey values along a bar line. Encoded bars are flat to a few levels;
 # the images' 28 also takes low-contrast content (carpet, wall, sky) for bars.
 BAR_SPREAD = 12
-# A bar is unchanged (mean absolute change in grey levels) over STATIC_LAG frames (0.5 s).
-STATIC_LAG = 15
+# A bar is unchanged (mean absolute change in grey levels) over STATIC_LAG frames (0.3 s).
+STATIC_LAG = 8
 STATIC_CHANGE = 4.0
 # Share of each dimension always kept: a portrait phone video squeezed to 4:3 and pillarboxed
 # into 21:9 is 18% of the frame's width.
 BAR_KEEP = 0.1
-# Bars are trimmed by this quantile of what the last TRIM_MEMORY frames trimmed (about 1 s).
-TRIM_MEMORY = 30
+# Bars are trimmed by this quantile of what the last TRIM_MEMORY frames trimmed (0.5 s).
+TRIM_MEMORY = 15
 TRIM_QUANTILE = 0.2
 # Share of the frame's height kept by the band view (tickers sit at the bottom).
 BAND_KEEP = 0.8
