@@ -251,7 +251,9 @@ def main() -> None:
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"the shared corpus is missing at {SHARED}; nothing to measure")
-    payload: dict[str, Any] = {"machine_cpus": os.cpu_count()}
+    # CPU-time ratios hold under load, but wall-time rows (--jobs, video) do not: keep the
+    # load average the figures were taken at with them.
+    payload: dict[str, Any] = {"machine_cpus": os.cpu_count(), "load_average": os.getloadavg()}
 
     all_cpus = os.sched_getaffinity(0)
     if not args.skip_images:
@@ -268,6 +270,7 @@ def main() -> None:
                 ["method", "seconds", "x realtime", "frames/s"],
                 video_rows,
             )
+    payload["load_average_after"] = os.getloadavg()
     path = write_json("hashing", payload)
     print(f"\nwrote {path.relative_to(REPO)}")
 
