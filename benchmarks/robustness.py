@@ -195,6 +195,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.families:
         wanted = {f.strip() for f in args.families.split(",")}
         edit_ids = [i for i, e in enumerate(edits) if e.family in wanted]
+    elif args.edits:
+        wanted = {f.strip() for f in args.edits.split(",")}
+        edit_ids = [i for i, e in enumerate(edits) if f"{e.family}/{e.strength}" in wanted]
+        if not edit_ids:
+            raise SystemExit(
+                f"no edit named {args.edits!r} (family/strength, e.g. 'pad/10% black')"
+            )
     else:
         edit_ids = list(range(len(edits)))
     rng = np.random.default_rng(SEED)
@@ -448,6 +455,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="40 originals instead of all")
     parser.add_argument("--families", help="comma-separated edit families to run (default: all)")
+    parser.add_argument(
+        "--edits", help="comma-separated edits to run as family/strength (e.g. 'crop centre/30%%')"
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--timing", type=int, default=100, help="images in the timing pass")
     parser.add_argument(
