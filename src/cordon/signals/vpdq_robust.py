@@ -52,12 +52,16 @@ WINDOW_CANDIDATES = 4
 # A window is the outline found on at least this share of the last WINDOW_MEMORY frames.
 WINDOW_MEMORY = 60
 WINDOW_PERSISTENCE = 0.3
+# How far (pixels of the FRAME_SIDE copy) an outline may move and still be the same: a window
+# stays put, outlines in panning footage drift past this within a few frames.
+WINDOW_JITTER = 2
 # Largest spread of grey values along a bar line. Encoded bars are flat to a few levels;
 # the images' 28 also takes low-contrast content (carpet, wall, sky) for bars.
 BAR_SPREAD = 12
 # A bar is unchanged (mean absolute change in grey levels) over STATIC_LAG frames (0.3 s).
 STATIC_LAG = 8
 STATIC_CHANGE = 4.0
+OUTLINE_SLACK = 2
 # Share of each dimension always kept: a portrait phone video squeezed to 4:3 and pillarboxed
 # into 21:9 is 18% of the frame's width.
 BAR_KEEP = 0.1
@@ -133,18 +137,22 @@ def frame_views(
         small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
     scale = (grey.shape[0] / small.shape[0], grey.shape[1] / small.shape[1])
 
-    def cut(box: Box) -> np.ndarray:
-        return _view(_scaled(box, scale).crop(grey))
+    def cut(box: Box, within: Box) -> np.ndarray:
+        return _view(_refined(grey, _scaled(box, scale), _scaled(within, scale)))
 
     band = Box(0, 0, max(8, round(small.shape[0] * BAND_KEEP)), small.shape[1])
     trimmed = video.full.trim(small, Box(0, 0, *small.shape[:2]))
     banded = video.band.trim(small, band)
-    views = [cut(trimmed), cut(banded)]
+    views = [cut(trimmed, Box(0, 0, *small.shape[:2])), cut(banded, band)]
     views += [views[0][:, ::-1], views[1][:, ::-1]]
     boxes = edge_boxes(small, limit=WINDOW_CANDIDATES)
     window = video.windows.choose(boxes, small.shape)
-    inset = video.inset.trim(small, window) if window is not None else None
-    views.append(cut(inset) if inset is not None else np.zeros_like(views[0]))
+    # The outline may lie a line or two outside the window: step inside it.
+    outline = _inside(small, window) if window is not None else None
+    inset = video.inset.trim(small, outline) if outline is not None else None
+    views.append(
+        cut(inset, outline) if inset is not None and outline else np.zeros_like(views[0])
+    )
     hashes, qualities = pdq_views(np.stack(views))
     if inset is None:
         qualities[View.INSET] = 0
@@ -214,7 +222,10 @@ class BarTracker:
             rows, cols = change.mean(axis=1), change.mean(axis=0)
             lines = (rows, cols, rows[::-1], cols[::-1])
             for side, line in enumerate(lines):
+                # The outline a window was found by may take in a line or two of the footage
+                # around it: those may change.
                 moved = np.flatnonzero(line[: margins[side]] > STATIC_CHANGE)
+                moved = moved[moved >= OUTLINE_SLACK]
                 if len(moved):
                     margins[side] = int(moved[0])
         # A window that moved is another picture: its bars start anew.
@@ -249,7 +260,7 @@ class WindowTracker:
         frames = len(self._recent)
         seen = np.concatenate(list(self._recent))
         owner = np.repeat(np.arange(frames), [len(r) for r in self._recent])
-        tolerance = max(2, round(0.02 * max(shape[:2])))
+        tolerance = WINDOW_JITTER
         candidates = [*boxes, *([self._last] if self._last is not None else [])]
         needed = max(min(3, self._recent.maxlen or 3), WINDOW_PERSISTENCE * frames)
         ranked = []
@@ -269,6 +280,53 @@ class WindowTracker:
         if not _rank(chosen, shape)[0]:
             self._last = chosen
         return chosen
+
+
+def _refined(grey: np.ndarray, box: Box, trimmed: Box) -> np.ndarray:
+    """The crop of `box` (bars trimmed from `trimmed` on the small copy, both scaled to
+    `grey`) with its trimmed edges re-found on the detailed copy. One line of the FRAME_SIDE
+    copy is 2-3% of a window, and PDQ moves 30-70 bits when a picture shifts that much; so
+    each edge that was trimmed moves to the first line that is not bar among the lines one
+    small line spans on either side of it."""
+    slack = max(1, math.ceil(max(grey.shape) / FRAME_SIDE))
+    edges = [box.top, box.left, box.bottom, box.right]
+    # Per side: the lines from just outside the edge inwards, as rows of an array.
+    pairs = zip(_edges(box), _edges(trimmed), strict=True)
+    for side, (start, limit) in enumerate(pairs):
+        inward = side < 2
+        if start == limit:
+            continue
+        first = start - slack if inward else start + slack - 1
+        count = 2 * slack
+        step = 1 if inward else -1
+        index = np.clip(first + step * np.arange(count), 0, grey.shape[side % 2] - 1)
+        span = slice(box.left, box.right) if side % 2 == 0 else slice(box.top, box.bottom)
+        lines = grey[index, span] if side % 2 == 0 else grey[span, index].T
+        low, middle, high = np.quantile(lines, (OVERLAY, 0.5, 1 - OVERLAY), axis=1)
+        bar = (high - low <= BAR_SPREAD) & (np.abs(middle - middle[0]) <= BAR_SPREAD)
+        if not bar[0]:
+            continue
+        run = int(np.argmin(bar)) if not bar.all() else count
+        edges[side] = int(first + step * run) + (0 if inward else 1)
+    top, left, bottom, right = edges
+    return grey[top : max(top + 1, bottom), left : max(left + 1, right)]
+
+
+def _inside(small: np.ndarray, box: Box) -> Box:
+    """The box with each side moved in to its first flat line among the first OUTLINE_SLACK + 1
+    (kept where none is flat): an outline found a line or two outside a window's border."""
+    crop = box.crop(small)
+    if min(crop.shape[:2]) <= 4 * OUTLINE_SLACK:
+        return box
+    k = OUTLINE_SLACK + 1
+    sides = (crop[:k], crop[:, :k].T, crop[::-1][:k], crop[:, ::-1][:, :k].T)
+    steps = []
+    for lines in sides:
+        low, high = np.quantile(lines, (OVERLAY, 1 - OVERLAY), axis=1)
+        flat = np.flatnonzero(high - low <= BAR_SPREAD)
+        steps.append(int(flat[0]) if len(flat) else 0)
+    top, left, bottom, right = steps
+    return Box(box.top + top, box.left + left, box.bottom - bottom, box.right - right)
 
 
 def _edges(box: Box) -> tuple[int, int, int, int]:
