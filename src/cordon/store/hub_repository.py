@@ -511,8 +511,15 @@ def feed_rows(
     signal_query = select(entry_signals.c.entry_id, entry_signals.c.signal_type,
                           entry_signals.c.value, entry_signals.c.detail)
     label_query = select(entry_labels.c.entry_id, entry_labels.c.label)
-    if connection.dialect.name == "postgresql":
-        # The page's ids as one array parameter: index lookups whatever the plan. A join on
+    low, high_id = min(by_id), max(by_id)
+    if connection.dialect.name == "postgresql" and high_id - low < 2 * len(by_id):
+        # The ids of a page are mostly consecutive (a contribution's entries are numbered
+        # together): one range scan of the entry_id indexes, rows of other entries in the
+        # range skipped below, costs PostgreSQL half of one index descent per id.
+        signal_query = signal_query.where(entry_signals.c.entry_id.between(low, high_id))
+        label_query = label_query.where(entry_labels.c.entry_id.between(low, high_id))
+    elif connection.dialect.name == "postgresql":
+        # Scattered ids, as one array parameter: index lookups whatever the plan. A join on
         # the change-number range let a generic (prepared) plan hash-join whole tables.
         # Sent as one comma-joined string: the driver's array dumper cost more than the
         # queries (as in `repository._one_of`).
@@ -531,9 +538,13 @@ def feed_rows(
         label_query = label_query.join(
             entries, entries.c.id == entry_labels.c.entry_id).where(*page)
     for entry_id, *signal in _tuples(connection, signal_query):
-        by_id[entry_id].signals.append(tuple(signal))
+        owner = by_id.get(entry_id)
+        if owner is not None:
+            owner.signals.append(tuple(signal))
     for entry_id, label in _tuples(connection, label_query):
-        by_id[entry_id].labels.append(label)
+        owner = by_id.get(entry_id)
+        if owner is not None:
+            owner.labels.append(label)
     for row in rows:
         # Most entries hold one label and one signal of each type: no sort to call.
         if len(row.signals) > 1:
