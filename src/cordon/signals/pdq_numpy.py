@@ -102,7 +102,6 @@ def _box_counts(side: int, before: int, after: int) -> np.ndarray:
     )
 
 
-@lru_cache(maxsize=64)
 def axis_kernel(side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The two box passes along one axis, evaluated at the 64 sample positions.
 
@@ -141,29 +140,34 @@ def luma_grid(rgb: np.ndarray) -> np.ndarray:
         # The reference does not filter a 64x64 input: the grid is its luma, computed as the
         # `pdqhash` bindings compute it (in float64, then rounded to float32).
         return reference_luma(rgb)
-    row_weights, row_starts, row_stops = axis_kernel(height)
-    col_weights, col_starts, col_stops = _pixel_kernel(width)
     flat = rgb.reshape(height, width * 3)
     # One small product per sample and band (about 1/64 of the side): the pixels are read
     # once, converted to float in cache-sized pieces, and no product is large enough for
     # the BLAS library to spread over threads (which costs more CPU than it saves here).
     rows = np.empty((GRID, width * 3), dtype=np.float32)
-    for i in range(GRID):
-        start, stop = row_starts[i], row_stops[i]
-        rows[i] = row_weights[i, start:stop] @ flat[start:stop].astype(np.float32)
+    for i, (start, stop, weights) in enumerate(_bands(height, False)):
+        rows[i] = weights @ flat[start:stop].astype(np.float32)
     grid = np.empty((GRID, GRID), dtype=np.float32)
-    for j in range(GRID):
-        start, stop = col_starts[j], col_stops[j]
-        grid[:, j] = rows[:, start:stop] @ col_weights[j, start:stop]
+    for j, (start, stop, weights) in enumerate(_bands(width, True)):
+        grid[:, j] = rows[:, start:stop] @ weights
     return grid
 
 
-@lru_cache(maxsize=64)
-def _pixel_kernel(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The column kernel over interleaved RGB values, with the luma weights folded in (luma
-    is linear, so it is applied to the 64x64 result rather than to every pixel)."""
-    weights, starts, stops = axis_kernel(width)
-    return np.kron(weights, LUMA[None, :]), starts * 3, stops * 3
+@lru_cache(maxsize=128)
+def _bands(side: int, rgb: bool) -> tuple[tuple[int, int, np.ndarray], ...]:
+    """Each sample's band of the axis kernel as (start, stop, weights), kept instead of the
+    dense kernel (a few KB per size rather than 64 x side floats). Along rows of RGB values
+    (`rgb`), the luma weights are folded in: luma is linear, so it is applied once per grid
+    cell rather than to every pixel."""
+    weights, starts, stops = axis_kernel(side)
+    bands = []
+    for i in range(GRID):
+        start, stop = int(starts[i]), int(stops[i])
+        band = weights[i, start:stop]
+        if rgb:
+            band, start, stop = np.kron(band, LUMA), start * 3, stop * 3
+        bands.append((start, stop, np.ascontiguousarray(band, dtype=np.float32)))
+    return tuple(bands)
 
 
 def compute(rgb: np.ndarray) -> tuple[np.ndarray, int, float]:
