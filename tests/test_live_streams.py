@@ -254,9 +254,9 @@ def test_a_monitor_short_of_cpu_skips_to_live(media: dict[str, Composed], index:
 
     real = monitor_module.hash_luma
 
-    def starved(luma: object) -> object:
+    def starved(luma: object, step: int = 1) -> object:
         time.sleep(0.15)
-        return real(luma)  # type: ignore[arg-type]
+        return real(luma, step)  # type: ignore[arg-type]
 
     monkeypatch.setattr(monitor_module, "hash_luma", starved)
     on_air = time.time()
