@@ -34,6 +34,9 @@ BITS = 256
 WORDS = 4
 CHUNKS = 16
 DEFAULT_THRESHOLD = 31
+# A query hash of a flat picture (PDQ quality under this) matches nothing: flat pictures of any
+# content hash alike, e.g. two different blank crops at distance 0.
+MIN_QUERY_QUALITY = 20
 # The order of `cordon.signals.pdq.hash_rgb_dihedral` (pdqhash's order).
 DIHEDRAL_TRANSFORMS = (
     "original", "rot90", "rot180", "rot270", "flipx", "flipy", "flip+1", "flip-1",
@@ -557,8 +560,13 @@ class PdqIndex(SignalIndex[PdqHash]):
                 raise CordonError(f"a pdq query is a PdqHash, got {type(value).__name__}")
         words = hashes_to_words([v.hex for v in values])
         return [
-            [IndexMatch(int(k), int(d)) for k, d in zip(keys.tolist(), dist.tolist(), strict=True)]
-            for keys, dist in self.query_arrays(words, threshold)
+            []
+            if value.quality is not None and value.quality < MIN_QUERY_QUALITY
+            else [
+                IndexMatch(int(k), int(d))
+                for k, d in zip(keys.tolist(), dist.tolist(), strict=True)
+            ]
+            for value, (keys, dist) in zip(values, self.query_arrays(words, threshold), strict=True)
         ]
 
     def query_arrays(

@@ -29,7 +29,7 @@ import numpy as np
 from cordon.errors import CordonError
 from cordon.index.base import IndexMatch, SignalIndex
 from cordon.index.snapshot import load_values, save_values
-from cordon.signals.pdq_robust import RobustPdq, Role
+from cordon.signals.pdq_robust import FLAT_VIEW_QUALITY, RobustPdq, Role
 
 # Views flatter than this PDQ quality say little: they never match, not even whole pictures.
 MIN_QUALITY = 20
@@ -37,12 +37,21 @@ MIN_QUALITY = 20
 # it catches collage tiles and insets whose keypoints are too few or too small to verify.
 VIEW_THRESHOLD = 20
 DETAILED_QUALITY = 60
+# Views of plain quality (50-59, which includes mostly flat crops and parts: silhouettes,
+# blank pages, see FLAT_VIEW_SHARE) match alone only when this close: two hearts' crops
+# are 18 bits apart, a crop of the same silhouette a few bits.
+PLAIN_QUALITY = FLAT_VIEW_QUALITY
+FLAT_VIEW_THRESHOLD = 14
 # Query views within this distance of a banked view make the entry a candidate for verification.
 CANDIDATE_THRESHOLD = 80
 # At most this many candidates (closest first) are verified per query, which bounds query time.
 MAX_CANDIDATES = 6
 # Keypoints that an affine transform must map consistently for a verified match.
 MIN_INLIERS = 14
+# Largest ratio of the transform's two scales: reposting stretches a picture by 40% at most
+# (aspect changes, 1.4); a map that squeezes one axis 1.5 times or more than the other is
+# keypoints of text lines or letters lined up by chance, not a copy.
+MAX_STRETCH = 1.5
 # Keypoint voting: each query keypoint votes for the entry of its nearest banked keypoint
 # when the descriptors are within this many bits; the best-voted entries are verified.
 VOTE_DISTANCE = 64
@@ -62,16 +71,22 @@ def _words(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(hashes).view(">u8").astype(np.uint64)
 
 
-def verify(query: RobustPdq, entry: RobustPdq, mirrored: bool = True) -> int:
+def verify(
+    query: RobustPdq, entry: RobustPdq, mirrored: bool = True, max_stretch: float = MAX_STRETCH
+) -> int:
     """How many keypoints of `query` (upright or, when asked, mirrored) an affine transform
     maps onto `entry` (0 when none)."""
-    upright = _verify(query.points, query.descriptors, entry)
+    upright = _verify(query.points, query.descriptors, entry, max_stretch)
     if not mirrored or upright >= MIN_INLIERS:
         return upright
-    return max(upright, _verify(query.mirrored_points, query.mirrored_descriptors, entry))
+    return max(
+        upright, _verify(query.mirrored_points, query.mirrored_descriptors, entry, max_stretch)
+    )
 
 
-def _verify(points: np.ndarray, descriptors: np.ndarray, entry: RobustPdq) -> int:
+def _verify(
+    points: np.ndarray, descriptors: np.ndarray, entry: RobustPdq, max_stretch: float
+) -> int:
     if len(descriptors) < MIN_INLIERS or len(entry.descriptors) < MIN_INLIERS:
         return 0
     pairs = _MATCHER.knnMatch(descriptors, entry.descriptors, k=2)
@@ -97,7 +112,7 @@ def _verify(points: np.ndarray, descriptors: np.ndarray, entry: RobustPdq) -> in
     scales = np.linalg.svd(linear, compute_uv=False)
     if np.linalg.det(linear) <= 0 or scales.min() < 0.15 or scales.max() > 8:
         return 0
-    if scales.max() / scales.min() > 2.5:
+    if scales.max() / scales.min() > max_stretch:
         return 0
     return int(inliers.sum())
 
@@ -117,6 +132,8 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         candidate_threshold: int = CANDIDATE_THRESHOLD,
         view_threshold: int = VIEW_THRESHOLD,
         min_inliers: int = MIN_INLIERS,
+        max_stretch: float = MAX_STRETCH,
+        flat_view_threshold: int = FLAT_VIEW_THRESHOLD,
     ) -> None:
         self.threshold = threshold
         self.dihedral = dihedral
@@ -127,6 +144,8 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         self.candidate_threshold = candidate_threshold
         self.view_threshold = view_threshold
         self.min_inliers = min_inliers
+        self.max_stretch = max_stretch
+        self.flat_view_threshold = flat_view_threshold
         self._values: dict[int, RobustPdq] = {}
         self._packed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Banked keypoint descriptors: a graph index plus the entry of each descriptor.
@@ -268,10 +287,9 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         # dozen comparisons per entry, not the few hundred of view against view.
         if self.regions and self.verify:
             part_rows = value.roles[query_used] == Role.PART
-            detailed_whole = (quality[whole] >= DETAILED_QUALITY)[None, :] & (
-                query_quality[part_rows] >= DETAILED_QUALITY
-            )[:, None]
-            parts = np.where(detailed_whole, distances[part_rows][:, whole], 256)
+            parts = self._unverified(
+                distances[part_rows][:, whole], query_quality[part_rows], quality[whole]
+            )
             if len(parts):
                 for key, distance in zip(keys[whole], parts.min(axis=0), strict=True):
                     if distance <= limit and int(key) not in found:
@@ -283,10 +301,9 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         bank_rows = np.ones(len(whole), bool) if self.regions else whole
         usable = masked[query_rows][:, bank_rows]
         row_keys = keys[bank_rows]
-        detailed = (query_quality[query_rows] >= DETAILED_QUALITY)[:, None] & (
-            quality[bank_rows] >= DETAILED_QUALITY
-        )[None, :]
-        strict = np.where(detailed, usable, 256).min(axis=0)
+        strict = self._unverified(
+            usable, query_quality[query_rows], quality[bank_rows]
+        ).min(axis=0)
         best_per_row = usable.min(axis=0)
         order = np.argsort(best_per_row, kind="stable")
         candidates: dict[int, int] = {}
@@ -310,7 +327,8 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
             if not self.verify:
                 found[key] = IndexMatch(key, distance, {"via": "view"})
                 continue
-            inliers = verify(value, self._values[key], self.mirrored_keypoints)
+            entry = self._values[key]
+            inliers = verify(value, entry, self.mirrored_keypoints, self.max_stretch)
             if inliers >= self.min_inliers:
                 # Report at most the threshold so that scores stay within [0, 1]; the raw
                 # hash distance and the geometric evidence go in the detail.
@@ -320,6 +338,18 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
                     {"via": "keypoints", "view_distance": distance, "inliers": inliers},
                 )
         return sorted(found.values(), key=lambda m: (m.distance, m.key))
+
+    def _unverified(
+        self, distances: np.ndarray, query_quality: np.ndarray, bank_quality: np.ndarray
+    ) -> np.ndarray:
+        """Distances usable without verification (256 for the others): between detailed
+        views, and between plain ones within the flat-view threshold."""
+        detailed = (query_quality >= DETAILED_QUALITY)[:, None] & (
+            bank_quality >= DETAILED_QUALITY
+        )[None, :]
+        plain = (query_quality >= PLAIN_QUALITY)[:, None] & (bank_quality >= PLAIN_QUALITY)[None, :]
+        close = plain & (distances <= self.flat_view_threshold)
+        return np.where(detailed | close, distances, 256)
 
     # --- snapshots ------------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -347,4 +377,6 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
             "mirrored_keypoints": self.mirrored_keypoints,
             "candidate_threshold": self.candidate_threshold,
             "min_inliers": self.min_inliers,
+            "max_stretch": self.max_stretch,
+            "flat_view_threshold": self.flat_view_threshold,
         }

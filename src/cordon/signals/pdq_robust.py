@@ -53,6 +53,16 @@ WORK_SIDE = 320
 # instead of a megapixel is what makes two dozen hashes affordable.
 HASH_SIDE = 64
 MAX_KEYPOINTS = 160
+# A crop or part whose 8x8-pixel blocks (of the 64x64 copy) are mostly flat is a piece of a
+# silhouette, a wallpaper or a blank page: PDQ still finds strong edges there (quality 100),
+# but such views of unrelated pictures hash alike (two hearts' crops 18 bits apart). A block
+# is flat when its pixels spread less than FLAT_BLOCK_STD; a crop or part with at least
+# FLAT_VIEW_SHARE flat blocks gets at most FLAT_VIEW_QUALITY: the index then matches it
+# without keypoint verification only at a much smaller distance than detailed views
+# (quality >= 60). The whole picture keeps its PDQ quality: it is matched as plain PDQ would.
+FLAT_BLOCK_STD = 2.0
+FLAT_VIEW_SHARE = 0.55
+FLAT_VIEW_QUALITY = 50
 MAX_MIRRORED_KEYPOINTS = 100
 _FORMAT_VERSION = 2
 # version, hash count, keypoint count, work width, work height (version 1 ends here),
@@ -93,7 +103,8 @@ BANK_REGIONS: tuple[tuple[float, float, float, float], ...] = (
 
 @dataclass(frozen=True, eq=False)
 class RobustPdq:
-    # (k, 32) uint8 PDQ hashes, with their roles and PDQ qualities (0..100).
+    # (k, 32) uint8 PDQ hashes, with their roles and PDQ qualities (0..100; capped at
+    # FLAT_VIEW_QUALITY for mostly flat crops and parts).
     hashes: np.ndarray
     roles: np.ndarray
     qualities: np.ndarray
@@ -122,6 +133,18 @@ class RobustPdq:
 
 def _view(grey: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
+
+
+def flat_share(views: np.ndarray) -> np.ndarray:
+    """Share (k,) of flat 8x8 blocks in each of k 64x64 greyscale views."""
+    blocks = views.astype(np.float32).reshape(len(views), 8, 8, 8, 8)
+    return (blocks.std(axis=(2, 4)) < FLAT_BLOCK_STD).mean(axis=(1, 2))
+
+
+def view_qualities(views: np.ndarray, qualities: np.ndarray, roles: np.ndarray) -> np.ndarray:
+    """PDQ qualities of the views, capped for mostly flat crops and parts (FLAT_VIEW_SHARE)."""
+    flat = (flat_share(views) >= FLAT_VIEW_SHARE) & np.isin(roles, [Role.REGION, Role.PART])
+    return np.where(flat, np.minimum(qualities, FLAT_VIEW_QUALITY), qualities).astype(np.uint8)
 
 
 def _dihedral(view: np.ndarray) -> list[np.ndarray]:
@@ -199,7 +222,9 @@ def compute(rgb: np.ndarray) -> RobustPdq:
     for part in dict.fromkeys(parts):
         if _usable(part) and part != whole and part != picture:
             add(part.crop(grey), Role.PART)
-    hashes, qualities = pdq_views(np.stack(views))
+    stacked = np.stack(views)
+    hashes, qualities = pdq_views(stacked)
+    qualities = view_qualities(stacked, qualities, np.array(roles))
     points, descriptors = keypoints(trimmed)
     mirrored_points, mirrored_descriptors = keypoints(
         np.ascontiguousarray(trimmed[:, ::-1]), MAX_MIRRORED_KEYPOINTS
