@@ -276,3 +276,22 @@ def test_a_monitor_short_of_cpu_skips_to_live(media: dict[str, Composed], index:
     assert status.catch_ups >= 1 and max(lags) > 1.0
     # Without skipping, 11 s of stream at 0.15 s a frame would take over 30 s.
     assert ended - on_air < media["unrelated"].parts[-1][2] + 8.0, (ended - on_air, status)
+
+
+def test_an_unpaced_file_is_read_as_fast_as_it_decodes(media: dict[str, Composed],
+                                                       index: LiveIndex) -> None:
+    """`pace_files=False` (the benchmark's CPU measure): the 11 s re-stream file is read in
+    less than its duration, with the same alert on the banked clip."""
+    composed = media["restream"]
+    monitor = Monitor(index, MonitorConfig(reader=ReaderConfig(pace_files=False)))
+    started = time.monotonic()
+    monitor.start(str(composed.path))
+    events = drain(monitor, timeout=30)
+    elapsed = time.monotonic() - started
+    duration = composed.parts[-1][2]
+    assert elapsed < duration * 0.8, elapsed
+    alerts = [e for e in events if isinstance(e, MatchEvent) and e.kind == "alert"]
+    assert len(alerts) == 1
+    start, end = composed.span(Path(BANKED).stem)
+    assert start < alerts[0].stream_seconds < end
+    assert kinds(events)[-1] == "ended"

@@ -71,6 +71,9 @@ class ReaderConfig:
     # (connecting, and waiting for the next keyframe of a 2 s GOP).
     join_allowance: float = 2.5
     decode: str = "auto"
+    # A local file is played in real time, as if live; False reads it as fast as it decodes
+    # (the benchmark's measure of CPU per second of stream, whatever the machine's load).
+    pace_files: bool = True
     open_timeout: float = 10.0
     read_timeout: float = 5.0
     # Bytes and microseconds FFmpeg may spend probing a stream before the first frame.
@@ -274,7 +277,7 @@ class StreamReader:
         period = 1.0 / self.config.fps if self.config.fps > 0 else 0.0
         cadence = _KeyframeCadence(period)
         limits = self.config.limits
-        realtime = self.source.kind is SourceKind.FILE
+        realtime = self.source.kind is SourceKind.FILE and self.config.pace_files
         anchor: float | None = None
         next_sample = -1.0
         errors = 0
