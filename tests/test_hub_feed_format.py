@@ -13,10 +13,12 @@ import pytest
 from cordon.hub import cursor as cursors
 from cordon.hub.service import entries_json, entry_json
 from cordon.store import Store
+from cordon.store import hub_repository as hub_repo
 from cordon.store import repository as repo
 from cordon.store.bulk import bulk_insert
 from cordon.store.hub_repository import FeedRow
 from cordon.store.models import entries
+from cordon.store.repository import EntryDraft, SignalDraft
 from tests.test_hub_support import PDQ_A, RunningHub, hub, make_bank, read_feed
 
 __all__ = ["hub"]
@@ -94,3 +96,44 @@ def test_copied_times_keep_their_instant(database_url: str) -> None:
             found = [repo.get_entry(connection, bank.id, 9_000 + i) for i in range(2)]
     assert [e.created_at for e in found if e] == moments
     assert [e.updated_at for e in found if e] == moments
+
+
+@pytest.mark.parametrize("count", [12, 300])
+def test_feed_rows_hold_every_entrys_details_whether_ids_are_dense_or_scattered(
+    database_url: str, count: int
+) -> None:
+    """A page's details are read by a range of entry ids when its ids are dense and by the
+    list of them when they are not (PostgreSQL): either way every entry of the page, and
+    only it, gets its signals, labels and hub columns, from one bank among others."""
+    with Store(database_url) as store:
+        with store.write() as writer:
+            member = hub_repo.insert_member(writer.connection, "m", "contributor")
+            banks = [repo.create_bank(writer, name, None).id for name in ("one", "two")]
+            for index in range(count):
+                drafts = [EntryDraft([SignalDraft.of("md5", f"{index:032x}"),
+                                      SignalDraft.of("pdq", f"{index:064x}")],
+                                     {f"tag:{index % 3}", "tag:x"}, "image")]
+                counts = repo.upsert_entries(writer, banks[index % 2], drafts)
+                hub_repo.insert_hub_entries(writer.connection,
+                                            [(counts.entry_ids[0], member.id, None)])
+        # The first entries of bank one come again at the end of the feed: with the last
+        # ones, their ids are far apart.
+        with store.write() as writer:
+            for entry_id in (1, 3):
+                repo.withdraw_entry(writer, banks[0], entry_id)
+        with store.read() as connection:
+            every = hub_repo.feed_rows(connection, 0, 10**9, 10**6, None)
+            tail = hub_repo.feed_rows(connection, every[-6].change_seq - 1, 10**9, 100,
+                                      [banks[0]])
+            head = hub_repo.feed_rows(connection, 0, 10**9, 5, [banks[0]])
+    assert [r.id for r in every[-2:]] == [1, 3]
+    for page in (every, tail, head):
+        for row in page:
+            index = row.id - 1
+            assert row.signals == [("md5", f"{index:032x}", None), ("pdq", f"{index:064x}", None)]
+            assert row.labels == sorted({f"tag:{index % 3}", "tag:x"})
+            assert (row.member_id, row.confirms, row.disputed) == (member.id, 0, False)
+    assert all(r.bank_id == banks[0] for r in tail + head)
+    in_bank_one = [*range(5, count + 1, 2), 1, 3]
+    assert [r.id for r in head] == in_bank_one[:5]
+    assert [r.id for r in tail][-2:] == [1, 3] and len(tail) == 4

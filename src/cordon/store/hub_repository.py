@@ -5,7 +5,7 @@ themselves are written through `cordon.store.repository`."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -455,6 +455,24 @@ def _tuples(connection: Connection, query: Any) -> list[tuple[Any, ...]]:
             for row in rows]
 
 
+def _page_ids(ids: list[int]) -> Callable[[Any], Any]:
+    """A condition on an entry id column that holds for the given ids (PostgreSQL): rows of
+    other entries may match too, and are skipped by the caller.
+
+    The ids of a page are mostly consecutive (a contribution's entries are numbered
+    together): then one range scan of the column's index, which costs PostgreSQL half of one
+    index descent per id. Scattered ids go as one array parameter: index lookups whatever the
+    plan (a join on the change-number range let a generic, prepared, plan hash-join whole
+    tables), sent as one comma-joined string (the driver's array dumper cost more than the
+    queries, as in `repository._one_of`)."""
+    low, high = min(ids), max(ids)
+    if high - low < 2 * len(ids):
+        return lambda column: column.between(low, high)
+    joined = cast(func.string_to_array(bindparam("ids", ",".join(map(str, ids)), type_=String),
+                                       ","), ARRAY(BigInteger))
+    return lambda column: column == any_(joined)
+
+
 def feed_rows(
     connection: Connection, after: int, high: int, limit: int, bank_ids: Sequence[int] | None
 ) -> list[FeedRow]:
@@ -468,7 +486,8 @@ def feed_rows(
     hub_columns = (hub_entries.c.member_id, hub_entries.c.incident, hub_entries.c.confirms,
                    hub_entries.c.false_positives, hub_entries.c.label_disputes,
                    hub_entries.c.disputed)
-    if bank_ids is not None and connection.dialect.name == "postgresql":
+    postgres = connection.dialect.name == "postgresql"
+    if bank_ids is not None and postgres:
         # Each bank's next changes by its own (bank, change number) index, then the first
         # `limit` of them: a plan that stays cheap whatever the statistics say. With
         # `bank_id = ANY(...)` and statistics not yet updated after a bulk load, PostgreSQL
@@ -484,13 +503,16 @@ def feed_rows(
             .lateral("picked")
         )
         query = (
-            select(*(picked.c[c.name] for c in columns), *hub_columns)
+            select(*(picked.c[c.name] for c in columns))
             .select_from(visible)
             .join(picked, true())
-            .outerjoin(hub_entries, hub_entries.c.entry_id == picked.c.id)
             .order_by(picked.c.change_seq)
             .limit(limit)
         )
+    elif postgres:
+        if in_banks is not None:
+            where.append(in_banks)
+        query = select(*columns).where(*where).order_by(entries.c.change_seq).limit(limit)
     else:
         if in_banks is not None:
             where.append(in_banks)
@@ -501,32 +523,29 @@ def feed_rows(
             .order_by(entries.c.change_seq)
             .limit(limit)
         )
+    found = _tuples(connection, query)
+    if not found:
+        return []
+    if postgres:
+        # The hub's columns (contributor, incident, feedback totals) by the page's ids, like
+        # the signals and labels below, rather than joined: a range scan of the hub entries'
+        # key costs PostgreSQL half of an index descent per entry.
+        page_ids = _page_ids([r[0] for r in found])
+        hub_rows = {r[0]: r[1:] for r in _tuples(connection, select(
+            hub_entries.c.entry_id, *hub_columns).where(page_ids(hub_entries.c.entry_id)))}
+        no_hub_row = (None, None, 0, 0, 0, False)
+        found = [r + hub_rows.get(r[0], no_hub_row) for r in found]
     rows = [
         FeedRow(*r[:10], r[10] or 0, r[11] or 0, r[12] or 0, bool(r[13]), [], [])
-        for r in _tuples(connection, query)
+        for r in found
     ]
-    if not rows:
-        return rows
     by_id = {row.id: row for row in rows}
     signal_query = select(entry_signals.c.entry_id, entry_signals.c.signal_type,
                           entry_signals.c.value, entry_signals.c.detail)
     label_query = select(entry_labels.c.entry_id, entry_labels.c.label)
-    low, high_id = min(by_id), max(by_id)
-    if connection.dialect.name == "postgresql" and high_id - low < 2 * len(by_id):
-        # The ids of a page are mostly consecutive (a contribution's entries are numbered
-        # together): one range scan of the entry_id indexes, rows of other entries in the
-        # range skipped below, costs PostgreSQL half of one index descent per id.
-        signal_query = signal_query.where(entry_signals.c.entry_id.between(low, high_id))
-        label_query = label_query.where(entry_labels.c.entry_id.between(low, high_id))
-    elif connection.dialect.name == "postgresql":
-        # Scattered ids, as one array parameter: index lookups whatever the plan. A join on
-        # the change-number range let a generic (prepared) plan hash-join whole tables.
-        # Sent as one comma-joined string: the driver's array dumper cost more than the
-        # queries (as in `repository._one_of`).
-        ids = cast(func.string_to_array(bindparam("ids", ",".join(map(str, by_id)),
-                                                   type_=String), ","), ARRAY(BigInteger))
-        signal_query = signal_query.where(entry_signals.c.entry_id == any_(ids))
-        label_query = label_query.where(entry_labels.c.entry_id == any_(ids))
+    if postgres:
+        signal_query = signal_query.where(page_ids(entry_signals.c.entry_id))
+        label_query = label_query.where(page_ids(entry_labels.c.entry_id))
     else:
         # SQLite: the same change-number range, a range scan rather than thousands of id
         # parameters.
