@@ -131,6 +131,36 @@ def test_one_failing_write_does_not_fail_the_others_of_its_transaction(
             group.run(lambda conn: None)
 
 
+def test_writers_sharing_a_lock_file_never_find_the_database_locked(tmp_path: Path) -> None:
+    # Two writers, as two node processes have, on one SQLite file with no busy timeout: the
+    # database's lock is never found taken (a taken lock is polled with sleeps), as the
+    # writers take turns on the lock file first.
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    lock = str(tmp_path / "writes.lock")
+    with Store(url) as first_store, Store(url, busy_timeout=0) as second_store:
+        first, second = GroupCommit(first_store.plain_write), GroupCommit(second_store.plain_write)
+        first.serialise_with(lock)
+        second.serialise_with(lock)
+        inside = threading.Event()
+
+        def slow(conn: Connection) -> str:
+            conn.execute(insert(node_state).values(key="first", value="v"))
+            inside.set()
+            time.sleep(0.3)  # holds the database's write lock meanwhile
+            return "first"
+
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(first.run, slow)
+            assert inside.wait(5)
+            assert second.run(lambda conn: conn.execute(
+                insert(node_state).values(key="second", value="v")).rowcount) == 1
+            assert held.result(5) == "first"
+        first.close()
+        second.close()
+        with first_store.read() as conn:
+            assert set(conn.execute(select(node_state.c.key)).scalars()) == {"first", "second"}
+
+
 def test_the_short_path_answers_as_the_full_path_does(node: RunningNode) -> None:
     body = {"signals": {"pdq": PDQ_A}}
     _, token = node.node.create_token("new")

@@ -67,8 +67,9 @@ def serve_command(host: str, port: int, database_url: str | None, hub_url: str, 
 
     import uvicorn
 
-    from cordon.hub.runtime import KEEP_ALIVE_SECONDS, tune_gc
+    from cordon.hub.runtime import KEEP_ALIVE_SECONDS
     from cordon.node.app import create_app
+    from cordon.node.workers import tune_node_gc
     from cordon.store import Store
 
     for hint, networks in (("--allow-fetch-network", allow_networks),
@@ -96,13 +97,14 @@ def serve_command(host: str, port: int, database_url: str | None, hub_url: str, 
         _serve_workers(settings, host, port, workers, tail_interval, access_log)
         return
     app = create_app(settings, store)
-    tune_gc()
+    tune_node_gc()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log,
                 timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 def _serve_workers(settings: NodeSettings, host: str, port: int, workers: int,
                    tail_interval: float, access_log: bool) -> None:
+    import contextlib
     import dataclasses
     import os
     import tempfile
@@ -110,7 +112,7 @@ def _serve_workers(settings: NodeSettings, host: str, port: int, workers: int,
     import uvicorn
 
     from cordon.hub.runtime import KEEP_ALIVE_SECONDS
-    from cordon.node.workers import settings_to_environment
+    from cordon.node.workers import settings_to_environment, write_lock_path
 
     handle, lock_path = tempfile.mkstemp(prefix="cordon-node-leader-")
     os.close(handle)
@@ -122,6 +124,8 @@ def _serve_workers(settings: NodeSettings, host: str, port: int, workers: int,
                     timeout_keep_alive=KEEP_ALIVE_SECONDS)
     finally:
         os.unlink(lock_path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(write_lock_path(lock_path))
 
 
 @node_group.command("sync")

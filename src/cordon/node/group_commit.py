@@ -7,15 +7,23 @@ waiting at that moment, runs them in one transaction and wakes their callers aft
 commit. Each caller still waits for its own commit and gets its own result or error: should
 the shared transaction fail, the writes are run again one per transaction, so one bad write
 cannot fail the others.
+
+Several processes of one node (`serve --workers N`) each have a writer thread; on SQLite
+their transactions take the database's one write lock, and a transaction that finds it taken
+polls for it with growing sleeps (1, 2, 5, 10 ms...), so a match could wait a few sleeps for
+a commit of a millisecond. With `serialise_with` the writers queue on an exclusive lock of a
+shared file first, which wakes the next one as soon as the lock is released.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -46,6 +54,23 @@ class GroupCommit:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        self._file_lock: int | None = None
+
+    def serialise_with(self, path: str) -> None:
+        """Take an exclusive lock on the file `path` around each transaction: the writers of
+        other processes using the same file take turns with this one (see the module notes)."""
+        self._file_lock = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self._file_lock is None:
+            yield
+            return
+        fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._file_lock, fcntl.LOCK_UN)
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(connection)` in a shared write transaction; returns after the commit."""
@@ -74,6 +99,10 @@ class GroupCommit:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
+        if self._file_lock is not None and (self._thread is None or
+                                            not self._thread.is_alive()):
+            os.close(self._file_lock)
+            self._file_lock = None
 
     def _loop(self) -> None:
         while True:
@@ -96,7 +125,7 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Write[Any]]) -> None:
         try:
-            with self._transaction() as connection:
+            with self._turn(), self._transaction() as connection:
                 results = [write.work(connection) for write in batch]
         except BaseException as exc:
             if len(batch) == 1:
@@ -112,7 +141,7 @@ class GroupCommit:
 
     def _one(self, write: _Write[Any]) -> None:
         try:
-            with self._transaction() as connection:
+            with self._turn(), self._transaction() as connection:
                 write.result = write.work(connection)
         except BaseException as exc:
             write.error = exc
