@@ -100,6 +100,7 @@ def fit_run(
     usable: np.ndarray,
     sampled: np.ndarray | None = None,
     informative: np.ndarray | None = None,
+    banked: np.ndarray | None = None,
 ) -> dict[str, float] | None:
     """The longest run of hits on one line ref = a * query + b (see the module docstring).
 
@@ -108,7 +109,9 @@ def fit_run(
     stretch of flat frames (fades, title cards) in between. With `sampled` (the times of every
     sampled query frame), the run also takes in the uninformative frames at its two ends, up
     to the next informative one (in any view, with `informative`): they cannot contradict it,
-    and the range would be short.
+    and the range would be short. With `banked` (the times of the reference's informative
+    banked frames), a query frame whose place on the line has no such frame near it is not a
+    miss either: it cannot hit what the reference does not hold (a fade, a dark shot).
     """
     if len(query_times) < 2:
         return None
@@ -143,6 +146,11 @@ def fit_run(
     # Misses and density are counted in 1/SAMPLES_PER_SECOND slots, as the bank is sampled:
     # of the several query frames in a slot, only the one nearest the banked instant may hit.
     hit_slots = _slots(times)
+    if banked is not None and len(banked):
+        place = speed * usable + offset
+        nearest = np.searchsorted(banked, place).clip(1, len(banked) - 1)
+        gap = np.minimum(np.abs(banked[nearest] - place), np.abs(banked[nearest - 1] - place))
+        usable = usable[gap <= 1.0 / SAMPLES_PER_SECOND]
     slots = np.unique(np.concatenate([hit_slots, _slots(usable)]))
     hits = np.unique(hit_slots)
     # Misses between consecutive hits: usable slots strictly between them.
@@ -230,10 +238,17 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
         duration = float(sampled.max() - sampled.min()) + _period(sampled)
         needed = min(self.min_segment_seconds, 0.8 * duration)
         best: dict[int, tuple[float, IndexMatch]] = {}
+        # Per stream, then all streams together: a copy whose full frame matches on one side
+        # of a cut and whose window or band matches on the other is one run, while a window
+        # lost on some frames is better judged on its own stream (the footage around it is
+        # informative and would count as misses).
+        pooled: dict[int, list[tuple[np.ndarray, ...]]] = {}
+        usable_all, banked_all = [], {}
         for query_view, bank_view in self.streams:
             prepared = PreparedHash.of(stream(value, query_view))
             if not len(prepared.words):
                 continue
+            usable_all.append(prepared.seconds)
             found = self._indexes[bank_view].query_frames(prepared.words, FRAME_THRESHOLD)
             counts = [len(keys) for keys, _, _ in found]
             if not sum(counts):
@@ -244,24 +259,54 @@ class RobustVideoIndex(SignalIndex[RobustVideo]):
             query_times = np.repeat(prepared.seconds, counts)
             for key in np.unique(keys).tolist():
                 mine = keys == key
-                run = fit_run(
-                    query_times[mine], ref_times[mine], prepared.seconds, sampled, informative
-                )
-                seconds = _length(run)
-                if seconds < needed - 1e-9:
+                banked = self._informative(int(key), bank_view)
+                banked_all.setdefault(key, []).append(banked)
+                hits = (query_times[mine], ref_times[mine], distances[mine])
+                pooled.setdefault(key, []).append(hits)
+                run = fit_run(hits[0], hits[1], prepared.seconds, sampled, informative, banked)
+                self._keep(best, key, run, hits, query_view.name.lower(), needed, duration, limit)
+        if len(self.streams) > 1 and usable_all:
+            usable = np.unique(np.concatenate(usable_all))
+            for key, parts in pooled.items():
+                if len(parts) < 2:
                     continue
-                distance = round(max(0.0, 1.0 - seconds / duration), 4)
-                detail = {
-                    "via": query_view.name.lower(),
-                    "run": run,
-                    "frame_hits": int(mine.sum()),
-                    "best_frame_distance": int(distances[mine].min()),
-                }
-                match = IndexMatch(int(key), min(distance, limit), detail)
-                if key not in best or seconds > best[key][0]:
-                    best[key] = (seconds, match)
+                hits = tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+                banked = np.unique(np.concatenate(banked_all[key]))
+                run = fit_run(hits[0], hits[1], usable, sampled, informative, banked)
+                self._keep(best, key, run, hits, "views", needed, duration, limit)
         matches = [m for _, m in best.values()]
         return sorted(matches, key=lambda m: (m.distance, -_length(m.detail["run"]), m.key))
+
+    @staticmethod
+    def _keep(
+        best: dict[int, tuple[float, IndexMatch]],
+        key: int,
+        run: dict[str, float] | None,
+        hits: tuple[np.ndarray, ...],
+        via: str,
+        needed: float,
+        duration: float,
+        limit: float,
+    ) -> None:
+        """Keep the run as the match of `key` if it is long enough and the longest so far."""
+        seconds = _length(run)
+        if seconds < needed - 1e-9 or (key in best and seconds <= best[key][0]):
+            return
+        detail = {
+            "via": via,
+            "run": run,
+            "frame_hits": len(hits[0]),
+            "best_frame_distance": int(hits[2].min()),
+        }
+        distance = round(max(0.0, 1.0 - seconds / duration), 4)
+        best[key] = (seconds, IndexMatch(int(key), min(distance, limit), detail))
+
+    def _informative(self, key: int, view: View) -> np.ndarray:
+        """Times of the banked frames of one video that can be hit in one view, sorted."""
+        value = self._values[key]
+        rows = banked_rows(value)
+        rows = rows[value.qualities[rows, view] >= QUALITY_THRESHOLD]
+        return np.sort(value.seconds[rows].astype(np.float64))
 
     def save(self, path: Path) -> None:
         from cordon.signals.vpdq_robust import SIGNAL
