@@ -23,7 +23,10 @@ measurements, each bounded in count and time:
    lists; errors (any failed request or status >= 400) and latency percentiles.
 
 The machine has 2 cores shared by the hub, PostgreSQL and this load generator (and whatever
-else runs): the load average before and after is recorded next to the figures.
+else runs): the load average before and after is recorded next to the figures. Ingest and
+feed also report the CPU time per 10,000 entries of the hub's processes, of the scratch
+database's PostgreSQL backends and (feed) of this follower, read from /proc: on a busy
+machine those compare two versions where the rates cannot.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +97,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def hub_server(url: str, workers: int) -> Iterator[str]:
+def hub_server(url: str, workers: int) -> Iterator[tuple[str, int]]:
     port = free_port()
     command = [sys.executable, "-m", "cordon", "hub", "serve", "--db", url, "--port", str(port),
                "--rate-limit", "0", "--workers", str(workers)]
@@ -114,7 +117,7 @@ def hub_server(url: str, workers: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the hub did not become ready within 60 s")
             time.sleep(0.1)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -149,6 +152,60 @@ def head_cursor(url: str) -> str:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+# --- CPU time ------------------------------------------------------------------------------
+class CpuMeter:
+    """CPU seconds (user + system) used so far by the hub's processes and by the scratch
+    database's PostgreSQL backends, read from /proc (Linux, PostgreSQL on this machine;
+    otherwise None). Unlike rates, CPU per entry barely moves with the load of the
+    machine's other work, so it is what compares two versions on a shared machine."""
+
+    def __init__(self, hub_pid: int, database: str) -> None:
+        self.hub_pid = hub_pid
+        self.backend = f" {database} ".encode()
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _cpu(self, pid: int | str) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / self.tick
+
+    def _tree(self, pid: int) -> list[int]:
+        pids, todo = [], [pid]
+        while todo:
+            current = todo.pop()
+            pids.append(current)
+            for task in Path(f"/proc/{current}/task").glob("*/children"):
+                with suppress(OSError):
+                    todo.extend(int(child) for child in task.read_text().split())
+        return pids
+
+    def sample(self) -> tuple[float, float] | None:
+        if not Path(f"/proc/{self.hub_pid}/stat").exists():
+            return None
+        hub = sum(self._cpu(pid) for pid in self._tree(self.hub_pid))
+        database = 0.0
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes()
+            except OSError:
+                continue
+            if text.startswith(b"postgres:") and self.backend in text:
+                database += self._cpu(cmdline.parent.name)
+        return hub, database
+
+
+def cpu_ms_per_10k(meter: CpuMeter, before: tuple[float, float] | None,
+                   entries: int) -> dict[str, float] | None:
+    """CPU ms per 10,000 entries of the hub and of the database since `before`."""
+    after = meter.sample()
+    if before is None or after is None or not entries:
+        return None
+    per = 10_000 / entries * 1000
+    return {"hub": (after[0] - before[0]) * per, "database": (after[1] - before[1]) * per}
 
 
 # --- 1. ingest -------------------------------------------------------------------------------
@@ -346,15 +403,34 @@ async def mixed_load(base: str, members: Members, clients: int, seconds: float,
     }
 
 
+def _cpu_text(cpu: dict[str, float] | None) -> str:
+    if cpu is None:
+        return ""
+    return "; CPU ms per 10,000: " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+
+
+def _median_cpu(samples: list[dict[str, float] | None]) -> dict[str, float] | None:
+    known = [s for s in samples if s is not None]
+    if not known:
+        return None
+    return {key: statistics.median(s[key] for s in known) for key in known[0]}
+
+
 def summary_rows(results: dict[str, Any]) -> list[list[Any]]:
     rows: list[list[Any]] = []
     ingest = results["ingest"]
     rows.append(["ingest (entries/s, median of rounds)", fmt(ingest["median_entries_per_s"], 0),
                  ">= 20,000", ingest["median_entries_per_s"] >= 20_000])
+    if ingest.get("cpu_ms_per_10k"):
+        rows.append(["ingest CPU ms per 10,000 (median)", _cpu_text(
+            ingest["cpu_ms_per_10k"]).split(": ", 1)[1], "", ""])
     if "feed" in results:
         feed = results["feed"]
         rows.append(["feed read (entries/s, median)", fmt(feed["median_entries_per_s"], 0),
                      ">= 50,000", feed["median_entries_per_s"] >= 50_000])
+        if feed.get("cpu_ms_per_10k"):
+            rows.append(["feed CPU ms per 10,000 (median)", _cpu_text(
+                feed["cpu_ms_per_10k"]).split(": ", 1)[1], "", ""])
     if "push" in results:
         push = results["push"]
         rows.append([f"push to {push['followers']} followers, p95 ms after the answer",
@@ -398,34 +474,48 @@ def main() -> None:
     results: dict[str, Any] = {"settings": vars(args) | {"postgres": "(scratch database)"}}
     with scratch_database(args.postgres) as url:
         members = add_members(url, args.writers, max(args.followers, 20))
-        with hub_server(url, args.workers) as base:
+        with hub_server(url, args.workers) as (base, pid):
+            meter = CpuMeter(pid, make_url(url).database or "")
             with httpx.Client(base_url=base, headers=auth(members.writers[0])) as http:
                 response = http.post("/v1/banks", content=orjson.dumps(
                     {"name": BANK, "shared_with": ["*"]}))
                 response.raise_for_status()
 
-            rates, request_s = [], []
+            rates, request_s, ingest_cpu = [], [], []
             for _ in range(args.rounds):
                 bodies = [body(random_entries(rng, args.batch))
                           for _ in range(args.ingest // args.batch)]
+                before = meter.sample()
                 seconds, latencies = ingest_round(base, members.writers, bodies)
                 rates.append(args.batch * len(bodies) / seconds)
                 request_s.extend(latencies)
-                print(f"ingest round: {rates[-1]:,.0f} entries/s", flush=True)
+                cpu = cpu_ms_per_10k(meter, before, args.batch * len(bodies))
+                ingest_cpu.append(cpu)
+                print(f"ingest round: {rates[-1]:,.0f} entries/s{_cpu_text(cpu)}", flush=True)
             results["ingest"] = {"entries_per_round": args.ingest, "batch": args.batch,
                                  "writers": args.writers, "entries_per_s": rates,
                                  "median_entries_per_s": statistics.median(rates),
-                                 "request_ms": _ms(request_s)}
+                                 "request_ms": _ms(request_s),
+                                 "cpu_ms_per_10k": _median_cpu(ingest_cpu)}
 
             only = set(args.only.split(","))
-            feed_rates, total = [], 0
+            feed_rates, feed_cpu, total = [], [], 0
             for _ in range(args.rounds if "feed" in only else 0):
+                before = meter.sample()
+                client = time.process_time()
                 seconds, total = read_feed(base, members.readers[0])
+                client = (time.process_time() - client) * 1000 * 10_000 / max(total, 1)
                 feed_rates.append(total / seconds)
-                print(f"feed read: {feed_rates[-1]:,.0f} entries/s ({total:,})", flush=True)
+                cpu = cpu_ms_per_10k(meter, before, total)
+                if cpu is not None:
+                    cpu["client"] = client
+                feed_cpu.append(cpu)
+                print(f"feed read: {feed_rates[-1]:,.0f} entries/s ({total:,}){_cpu_text(cpu)}",
+                      flush=True)
             if feed_rates:
                 results["feed"] = {"entries": total, "entries_per_s": feed_rates,
-                                   "median_entries_per_s": statistics.median(feed_rates)}
+                                   "median_entries_per_s": statistics.median(feed_rates),
+                                   "cpu_ms_per_10k": _median_cpu(feed_cpu)}
             if "push" in only:
                 push = asyncio.run(push_latency(
                     base, members.readers[: args.followers], members.writers[0],
