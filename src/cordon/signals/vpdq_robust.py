@@ -1,4 +1,4 @@
-"""vpdq-robust: per sampled frame, PDQ of views that survive how videos are reposted.
+"""vpdq-robust: per frame, PDQ of views that survive how videos are reposted.
 
 vPDQ hashes whole frames, so a letterboxed, mirrored, captioned or picture-in-picture copy moves
 most bits of every frame. This signal hashes every frame (up to FRAMES_PER_SECOND a second, on
@@ -7,8 +7,11 @@ vPDQ's clock `frame index / frame rate`); from a greyscale copy of each it hashe
 - the frame after its flat bars are trimmed (letterbox, pillarbox, padding): banked;
 - the frame without its bottom fifth (news tickers, subtitles, lower-third logos), then
   trimmed: banked (cut first, because a ticker across a pillarboxed video hides its bars);
-- both of them mirrored, and the largest rectangle outlined by straight edges (the video shown
-  as a window inside other footage): queried only.
+- both of them mirrored, and the window: a rectangle outlined by straight edges that stays put
+  over frames (the video shown as a window inside other footage): queried only.
+
+Bars and the window are followed over the frames of a video (`VideoState`): one frame alone
+cannot tell a bar from a flat ceiling, or a window from the outlines of the footage around it.
 
 The index (`cordon.index.vpdq_robust`) banks SAMPLES_PER_SECOND frames a second, looks every
 query frame's views up in vPDQ's frame index and fits the frame hits of each banked video to
@@ -61,6 +64,7 @@ BAR_SPREAD = 12
 # A bar is unchanged (mean absolute change in grey levels) over STATIC_LAG frames (0.3 s).
 STATIC_LAG = 8
 STATIC_CHANGE = 4.0
+# Lines at the edge of an outline that may belong to the footage around it.
 OUTLINE_SLACK = 2
 # Share of each dimension always kept: a portrait phone video squeezed to 4:3 and pillarboxed
 # into 21:9 is 18% of the frame's width.
