@@ -533,12 +533,14 @@ def feed_rows(
         page_ids = _page_ids([r[0] for r in found])
         hub_rows = {r[0]: r[1:] for r in _tuples(connection, select(
             hub_entries.c.entry_id, *hub_columns).where(page_ids(hub_entries.c.entry_id)))}
+        # Its columns are not null: no conversion per row.
         no_hub_row = (None, None, 0, 0, 0, False)
-        found = [r + hub_rows.get(r[0], no_hub_row) for r in found]
-    rows = [
-        FeedRow(*r[:10], r[10] or 0, r[11] or 0, r[12] or 0, bool(r[13]), [], [])
-        for r in found
-    ]
+        rows = [FeedRow(*r, *hub_rows.get(r[0], no_hub_row), [], []) for r in found]
+    else:
+        rows = [
+            FeedRow(*r[:10], r[10] or 0, r[11] or 0, r[12] or 0, bool(r[13]), [], [])
+            for r in found
+        ]
     by_id = {row.id: row for row in rows}
     signal_query = select(entry_signals.c.entry_id, entry_signals.c.signal_type,
                           entry_signals.c.value, entry_signals.c.detail)
