@@ -8,8 +8,10 @@ operation before the sampling is linear and separable, so each of the 64 sampled
 is a fixed weighted sum of the image's rows (columns): the two box passes collapse into one
 tent-like kernel per sample, and the grid is `rows @ image @ columns.T`. Only a band of about
 1/64 of the side feeds each sample, so the work is one weighted pass over the pixels instead of
-four full filter passes plus a float luma copy, and the bits are the reference's up to float
-rounding at the median (the tests check this against `pdqhash` on every shared image).
+four full filter passes plus a float luma copy. The bits are the reference's unless its
+running-sum rounding could swap the two middle DCT coefficients; `compute` reports how far
+apart they are so that the caller can ask the reference instead (`cordon.signals.pdq`), and
+the tests check the bits against `pdqhash` on every shared image.
 """
 
 from __future__ import annotations
