@@ -422,6 +422,14 @@ def report(result: dict[str, Any]) -> str:
             f"{_percent(c['precision']):>7} {_percent(p['recall']):>8} {p['wrong']:>5} "
             f"{_percent(p['precision']):>7}"
         )
+    if result.get("wrong_examples"):
+        lines.append(
+            "wrong matches (cordon): "
+            + "; ".join(
+                f"{w['original']} {'/'.join(w['edit'])} -> {', '.join(w['matched'])}"
+                for w in result["wrong_examples"]
+            )
+        )
     lines += [
         "",
         "techniques (pdq-robust index options), recall per family "
