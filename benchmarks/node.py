@@ -142,22 +142,13 @@ def hash_rounds(base: str, token: str, queries: list[str], clients: int, seconds
             "server_cpu_ms_per_request": cpu / max(1, requests) * 1000}
 
 
-# wrk cycles through the queries; it counts answers other than 2xx/3xx, and prints its
-# latency distribution with --latency.
+# wrk cycles through the queries. With RATE set, the load is paced: the k-th request of the
+# run is due at start + k / RATE, whichever connection is free to send it (an open loop, as
+# long as a connection is free when a request is due: the requests sent late, and by how
+# much, are counted); without it each connection sends again as soon as it has its answer (a
+# closed loop). wrk's own clock is not visible to scripts; LuaJIT's ffi reads the monotonic
+# clock. done() prints one line for the parser.
 _WRK_SCRIPT = """
-counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("POST", "/v1/match", nil, bodies[(counter %% #bodies) + 1])
-end
-"""
-
-
-# Paced load: the k-th request of the run is due at start + k / rate, whichever connection
-# is free to send it (an open loop, as long as a connection is free when a request is due:
-# the requests sent late, and by how much, are counted). wrk's own clock is not visible to
-# scripts; LuaJIT's ffi reads the monotonic clock. done() prints one line for the parser.
-_WRK_PACED = """
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct { long tv_sec; long tv_nsec; } cordon_timespec;
@@ -172,23 +163,25 @@ end
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
 
-interval = 1000 / RATE
+interval = RATE and 1000 / RATE
 due = nil
 late = 0
 late_max = 0
 counter = 0
 
-delay = function()
-  local now = now_ms()
-  if due == nil then due = now end
-  local wait = due - now
-  due = due + interval
-  if wait < -1 then
-    late = late + 1
-    if -wait > late_max then late_max = -wait end
+if RATE then
+  delay = function()
+    local now = now_ms()
+    if due == nil then due = now end
+    local wait = due - now
+    due = due + interval
+    if wait < -1 then
+      late = late + 1
+      if -wait > late_max then late_max = -wait end
+    end
+    if wait <= 0 then return 0 end
+    return math.floor(wait)
   end
-  if wait <= 0 then return 0 end
-  return math.floor(wait)
 end
 
 request = function()
@@ -218,13 +211,13 @@ def _wrk_bodies(queries: list[str]) -> str:
     return f"bodies = {{\n{bodies}\n}}\n"
 
 
-def wrk_paced_round(base: str, token: str, queries: list[str], rate: float, connections: int,
-                    seconds: float, server_pid: int, scratch: Path) -> dict[str, Any]:
-    """`rate` requests a second from wrk, paced (see _WRK_PACED), over `connections`
-    connections; with the CPU time the server's processes spent per request."""
-    script = scratch / "paced.lua"
-    script.write_text(_wrk_bodies(queries) + f"RATE = {rate:g}\n"
-                      + _WRK_PACED.replace("%%", "%"))
+def _wrk(base: str, token: str, queries: list[str], rate: float | None, connections: int,
+         seconds: float, server_pid: int, scratch: Path) -> dict[str, Any]:
+    """One wrk run (paced at `rate` requests a second, or a closed loop without one), with
+    the CPU time the server's processes spent per request."""
+    script = scratch / "match.lua"
+    pace = f"RATE = {rate:g}\n" if rate else ""
+    script.write_text(_wrk_bodies(queries) + pace + _WRK_SCRIPT.replace("%%", "%"))
     cpu_before = tree_cpu_seconds(server_pid)
     output = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script),
@@ -246,35 +239,16 @@ def wrk_paced_round(base: str, token: str, queries: list[str], rate: float, conn
             "server_cpu_ms_per_request": cpu / max(1, requests) * 1000}
 
 
-def _wrk_ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+def wrk_paced_round(base: str, token: str, queries: list[str], rate: float, connections: int,
+                    seconds: float, server_pid: int, scratch: Path) -> dict[str, Any]:
+    """`rate` requests a second from wrk over `connections` connections (see _WRK_SCRIPT)."""
+    return _wrk(base, token, queries, rate, connections, seconds, server_pid, scratch)
 
 
 def wrk_round(base: str, token: str, queries: list[str], connections: int, seconds: float,
               server_pid: int, scratch: Path) -> dict[str, Any]:
-    """One round of load from wrk, with the CPU time the server's processes spent per
-    request."""
-    script = scratch / "match.lua"
-    script.write_text(_wrk_bodies(queries) + _WRK_SCRIPT.replace("%%", "%"))
-    cpu_before = tree_cpu_seconds(server_pid)
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
-         "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json",
-         base + "/"], capture_output=True, text=True, check=True).stdout
-    cpu = tree_cpu_seconds(server_pid) - cpu_before
-    requests = int(re.search(r"(\d+) requests in ([\d.]+)s", output).group(1))  # type: ignore[union-attr]
-    elapsed = float(re.search(r"requests in ([\d.]+)s", output).group(1))  # type: ignore[union-attr]
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: (.*)$", output, re.M)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return {"requests": requests, "seconds": elapsed, "rps": requests / elapsed,
-            "p50_ms": _wrk_ms(latency["50"]), "p99_ms": _wrk_ms(latency["99"]),
-            "errors": errors, "matched": "-",
-            "server_cpu_ms_per_request": cpu / max(1, requests) * 1000}
+    """A closed loop of `connections` connections from wrk."""
+    return _wrk(base, token, queries, None, connections, seconds, server_pid, scratch)
 
 
 async def upload_load(base: str, token: str, images: list[bytes],
