@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import IO, Any
 
 import av
@@ -278,6 +277,9 @@ class StreamReader:
         cadence = _KeyframeCadence(period)
         limits = self.config.limits
         realtime = self.source.kind is SourceKind.FILE and self.config.pace_files
+        # Demuxed packets and the frames decoded from them carry the stream's time base;
+        # converting it once spares three Fraction objects per timestamp read.
+        time_base = float(stream.time_base) if stream.time_base else None
         anchor: float | None = None
         next_sample = -1.0
         errors = 0
@@ -293,12 +295,12 @@ class StreamReader:
                     continue
                 if edge is not None:
                     now = time.monotonic()
-                    lag = edge.packet(now, _seconds(packet.dts, packet.time_base),
+                    lag = edge.packet(now, _seconds(packet.dts, time_base),
                                       now - requested)
                     if self._skip_to_live(lag, packet.is_keyframe):
                         requested = time.monotonic()
                         continue
-                pts = _seconds(packet.pts, packet.time_base)
+                pts = _seconds(packet.pts, time_base)
                 if packet.is_keyframe:
                     cadence.keyframe(pts)
                     if self.config.decode == "auto":
@@ -323,7 +325,7 @@ class StreamReader:
                             f"a frame of {frame.width}x{frame.height} pixels is over the limit"
                         )
                     self.frames_decoded += 1
-                    t = self.clock.advance(_seconds(frame.pts, frame.time_base))
+                    t = self.clock.advance(_seconds(frame.pts, time_base))
                     if realtime:
                         anchor = self._pace(anchor, t)
                     if t + 1e-6 < next_sample:
@@ -370,7 +372,7 @@ class StreamReader:
         return Sample(t, frame_luma(frame), time.monotonic(), frame.width, frame.height, step)
 
 
-def _seconds(pts: int | None, time_base: Fraction | None) -> float | None:
+def _seconds(pts: int | None, time_base: float | None) -> float | None:
     if pts is None or not time_base:
         return None
-    return float(pts * Fraction(time_base))
+    return pts * time_base
