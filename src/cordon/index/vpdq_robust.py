@@ -1,16 +1,18 @@
 """The vpdq-robust index: frame hits of every view stream, fitted to one time line per video.
 
 Banked videos contribute two frame streams (trimmed frames, and frames without their bottom
-fifth), each in its own `VpdqIndex` (vPDQ's multi-index frame lookup). A query is looked up
-five times: its trimmed, mirrored and inset streams against the first, its band and mirrored
-band streams against the second.
+fifth) of SAMPLES_PER_SECOND frames a second (`banked_rows`), each in its own `VpdqIndex`
+(vPDQ's multi-index frame lookup). Every frame of a query is looked up, five times: its
+trimmed, mirrored and inset streams against the first, its band and mirrored band streams
+against the second.
 
 The frame hits of one banked video, (query time q, reference time r), are then fitted to a
 line r = a q + b by voting over speeds a from 0.8 to 1.25 and offsets b: a copy that was cut,
 re-timed, sped up or slowed down keeps its frames on one such line, unrelated frames that
-happen to share a hash do not line up. The longest stretch of the winning line that misses at
-most MAX_MISSES informative query frames in a row is the matched run; it gives the time range
-on both videos.
+happen to share a hash do not line up; least squares then refine the line. The longest
+stretch of it that misses at most MAX_MISSES informative eighths of a second in a row is the
+matched run; it gives the time range on both videos. Runs are fitted per stream and once with
+the hits of all streams pooled, and the longest is kept.
 
 A video matches when the run covers at least MIN_SEGMENT_SECONDS of the query (or 80% of a
 shorter query): a 10-second clip cut from an hour of footage, or inserted into unrelated
@@ -42,10 +44,10 @@ FRAME_THRESHOLD = 48
 # Speeds tried (reference seconds per query second) and the tolerance around the line.
 SPEEDS = np.linspace(0.8, 1.25, 19)
 LINE_TOLERANCE = 0.4
-# A run continues over this many informative query frames without a hit (1.5 s of frames
-# hidden by an overlay or too far from the banked instants on fast motion).
+# A run continues over this many informative 1/SAMPLES_PER_SECOND slots without a hit (1.5 s
+# of frames hidden by an overlay, or whose window was not found).
 MAX_MISSES = 12
-# A run must hold at least this share of the query frames sampled over its span.
+# A run must hit at least this share of the informative slots over its span.
 MIN_RUN_DENSITY = 0.4
 # (query view, banked view) pairs looked up.
 STREAMS: tuple[tuple[View, View], ...] = (
