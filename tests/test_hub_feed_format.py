@@ -98,42 +98,45 @@ def test_copied_times_keep_their_instant(database_url: str) -> None:
     assert [e.updated_at for e in found if e] == moments
 
 
-@pytest.mark.parametrize("count", [12, 300])
+@pytest.mark.parametrize(("count", "bank_count"), [(12, 2), (300, 2), (700, 10)])
 def test_feed_rows_hold_every_entrys_details_whether_ids_are_dense_or_scattered(
-    database_url: str, count: int
+    database_url: str, count: int, bank_count: int
 ) -> None:
-    """A page's details are read by a range of entry ids when its ids are dense and by the
-    list of them when they are not (PostgreSQL): either way every entry of the page, and
-    only it, gets its signals, labels and hub columns, from one bank among others."""
+    """A page's details are read by the runs of consecutive entry ids it holds, or by the
+    list of its ids when they are too scattered (PostgreSQL): either way every entry of the
+    page, and only it, gets its signals, labels and hub columns, from one bank among
+    others (one bank of ten: a run per entry, too many runs)."""
     with Store(database_url) as store:
         with store.write() as writer:
             member = hub_repo.insert_member(writer.connection, "m", "contributor")
-            banks = [repo.create_bank(writer, name, None).id for name in ("one", "two")]
+            banks = [repo.create_bank(writer, f"b{n}", None).id for n in range(bank_count)]
             for index in range(count):
                 drafts = [EntryDraft([SignalDraft.of("md5", f"{index:032x}"),
                                       SignalDraft.of("pdq", f"{index:064x}")],
                                      {f"tag:{index % 3}", "tag:x"}, "image")]
-                counts = repo.upsert_entries(writer, banks[index % 2], drafts)
+                counts = repo.upsert_entries(writer, banks[index % bank_count], drafts)
                 hub_repo.insert_hub_entries(writer.connection,
                                             [(counts.entry_ids[0], member.id, None)])
-        # The first entries of bank one come again at the end of the feed: with the last
-        # ones, their ids are far apart.
+        # The first two entries of the first bank come again at the end of the feed: with
+        # its last ones, their ids are far apart.
+        first, second = 1, 1 + bank_count
         with store.write() as writer:
-            for entry_id in (1, 3):
+            for entry_id in (first, second):
                 repo.withdraw_entry(writer, banks[0], entry_id)
         with store.read() as connection:
             every = hub_repo.feed_rows(connection, 0, 10**9, 10**6, None)
-            tail = hub_repo.feed_rows(connection, every[-6].change_seq - 1, 10**9, 100,
-                                      [banks[0]])
+            tail = hub_repo.feed_rows(connection, every[-2 - 2 * bank_count].change_seq - 1,
+                                      10**9, 100, [banks[0]])
             head = hub_repo.feed_rows(connection, 0, 10**9, 5, [banks[0]])
-    assert [r.id for r in every[-2:]] == [1, 3]
-    for page in (every, tail, head):
+            whole = hub_repo.feed_rows(connection, 0, 10**9, 10**6, [banks[0]])
+    assert [r.id for r in every[-2:]] == [first, second]
+    for page in (every, tail, head, whole):
         for row in page:
             index = row.id - 1
             assert row.signals == [("md5", f"{index:032x}", None), ("pdq", f"{index:064x}", None)]
             assert row.labels == sorted({f"tag:{index % 3}", "tag:x"})
             assert (row.member_id, row.confirms, row.disputed) == (member.id, 0, False)
-    assert all(r.bank_id == banks[0] for r in tail + head)
-    in_bank_one = [*range(5, count + 1, 2), 1, 3]
-    assert [r.id for r in head] == in_bank_one[:5]
-    assert [r.id for r in tail][-2:] == [1, 3] and len(tail) == 4
+    in_first_bank = [*range(1 + 2 * bank_count, count + 1, bank_count), first, second]
+    assert [r.id for r in whole] == in_first_bank
+    assert [r.id for r in head] == in_first_bank[:5]
+    assert [r.id for r in tail] == in_first_bank[-4:]
