@@ -101,9 +101,9 @@ class EntrySignal(Base):
     # It leads the primary key, so exact matches across banks are index lookups.
     lookup: Mapped[str] = mapped_column(String(LOOKUP_LENGTH), primary_key=True)
     # The bank is repeated here so that the primary key is the bank-wide exact-match key.
-    bank_id: Mapped[int] = mapped_column(
-        ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
-    )
+    # Not a foreign key of its own (revision 0008): the entry's key already cascades from
+    # the bank, and contributions would check it once more for every signal.
+    bank_id: Mapped[int] = mapped_column(IdType, primary_key=True)
     signal_type: Mapped[str] = mapped_column(String(SIGNAL_TYPE_MAX), primary_key=True)
     entry_id: Mapped[int] = mapped_column(
         ForeignKey("entries.id", ondelete="CASCADE"), nullable=False, index=True
