@@ -84,7 +84,7 @@ def test_private_bank_rules_and_match_log(node: RunningNode) -> None:
 
 
 def test_upload_and_hash(node: RunningNode) -> None:
-    image = require(CORPUS / "images") / "0000.jpg"
+    image = require(CORPUS / "images") / "0001.jpg"  # a detailed picture (PDQ quality 100)
     with node.client() as client:
         hashed = client.post("/v1/hash", files={"file": ("a.jpg", image.read_bytes())})
         assert hashed.status_code == 200, hashed.text
@@ -99,6 +99,26 @@ def test_upload_and_hash(node: RunningNode) -> None:
         assert raw.json()["matches"]
         junk = client.post("/v1/match", files={"file": ("x.jpg", image.read_bytes()[:300])})
         assert junk.status_code == 422
+
+
+def test_a_flat_picture_is_not_matched_by_pdq(node: RunningNode) -> None:
+    # Flat pictures of any content hash alike (PDQ quality 3 here), so their PDQ is no
+    # evidence: banked by PDQ alone, even the same file is not a match; its MD5 still is.
+    image = require(CORPUS / "images") / "0000.jpg"
+    with node.client() as client:
+        signals = client.post("/v1/hash", files={"file": ("a.jpg", image.read_bytes())}
+                              ).json()["signals"]
+        assert signals["pdq"]["quality"] < 20
+        assert client.post("/v1/banks", json={"name": "flat"}).status_code == 201
+        created = client.post("/v1/banks/flat/entries", json={"entries": [
+            {"signals": {"pdq": signals["pdq"]["hash"]}},
+            {"signals": {"md5": signals["md5"]["hash"]}}]})
+        assert created.status_code == 201, created.text
+        pdq_entry, md5_entry = created.json()["ids"]
+        response = client.post("/v1/match", files={"file": ("a.jpg", image.read_bytes())})
+        assert response.status_code == 200, response.text
+        assert [(m["entry"], m["signal_type"]) for m in response.json()["matches"]] == [
+            (md5_entry, "md5")]
 
 
 def test_upload_with_a_mixed_case_multipart_boundary(node: RunningNode) -> None:
