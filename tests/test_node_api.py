@@ -114,7 +114,7 @@ def test_a_flat_picture_is_not_matched_by_pdq(node: RunningNode) -> None:
             {"signals": {"pdq": signals["pdq"]["hash"]}},
             {"signals": {"md5": signals["md5"]["hash"]}}]})
         assert created.status_code == 201, created.text
-        pdq_entry, md5_entry = created.json()["ids"]
+        _pdq_entry, md5_entry = created.json()["ids"]
         response = client.post("/v1/match", files={"file": ("a.jpg", image.read_bytes())})
         assert response.status_code == 200, response.text
         assert [(m["entry"], m["signal_type"]) for m in response.json()["matches"]] == [
