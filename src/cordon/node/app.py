@@ -83,6 +83,7 @@ def create_app(settings: NodeSettings | None = None, store: Store | None = None)
         try:
             yield
         finally:
+            leadership.resign()
             await run_in_threadpool(live.stop)
             await run_in_threadpool(incidents.stop)
             if follower is not None:

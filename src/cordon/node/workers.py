@@ -87,6 +87,12 @@ class Leadership:
         self._file: IO[bytes] | None = None
         self._thread: threading.Thread | None = None
         self.leading = threading.Event()
+        self._resigned = threading.Event()
+
+    def resign(self) -> None:
+        """This process is shutting down: it must not start leading now, when the leader
+        that also shuts down releases the lock."""
+        self._resigned.set()
 
     def start(self, lead: Callable[[], None]) -> None:
         if self.lock_path is None:
@@ -102,6 +108,9 @@ class Leadership:
             except OSError as exc:
                 log.error("cannot lock %s (%s): this process will not lead", self.lock_path,
                           exc)
+                return
+            if self._resigned.is_set():
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
                 return
             # On uvicorn's logger: it is the one a served process prints at this level.
             logging.getLogger("uvicorn.error").info(
