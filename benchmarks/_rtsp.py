@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks._streams import free_port
+from benchmarks._streams import free_port, stop_process
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -88,13 +88,7 @@ class RtspServer:
         return f"rtsp://127.0.0.1:{self.port}/live"
 
     def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
         for stream in (self._process.stdout, self._process.stderr):
             if stream is not None:
                 stream.close()

@@ -12,7 +12,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
-from benchmarks._streams import LiveHttpServer, free_port
+from benchmarks._streams import LiveHttpServer, free_port, stop_process
 
 
 def srt_tools_missing() -> str | None:
@@ -49,13 +49,7 @@ class SrtPublisher:
             self._process.stdin.close()
 
     def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
         self._http.close()
         self._thread.join(5)
 

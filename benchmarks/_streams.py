@@ -312,6 +312,17 @@ class LiveHttpServer:
         self.close()
 
 
+def stop_process(process: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """Terminate a server or publisher process, killing it if it does not exit in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
 def play_in_real_time(path: Path, out: Any, on_air: float, closing: threading.Event) -> None:
     """Remux the video of `path` into the open output `out` from its start, each packet when
     its timestamp comes due after `on_air`; returns early when `closing` is set."""
@@ -456,13 +467,7 @@ class RtmpServer:
         return f"rtmp://127.0.0.1:{self.port}/live/{name}"
 
     def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
+        stop_process(self._process)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> RtmpServer:
