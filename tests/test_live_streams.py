@@ -33,6 +33,7 @@ from cordon.live import (
     Monitor,
     MonitorConfig,
     ReaderConfig,
+    StreamStatus,
     index_from_banks,
 )
 from cordon.live.monitor import THREAD_PREFIX
@@ -89,6 +90,23 @@ def quick(**reader: object) -> MonitorConfig:
         reader=ReaderConfig(open_timeout=2.0, read_timeout=2.0, **reader),  # type: ignore[arg-type]
         allow_private=True, max_reconnects=1, backoff_initial=0.2, stall_after=1.0,
     )
+
+
+def single_connection(open_timeout: float = 5.0, read_timeout: float = 3.0) -> MonitorConfig:
+    """No reconnection: a server whose broadcast has ended may play it again from the start
+    (a shared RTSP media), which would show the banked clip twice."""
+    return MonitorConfig(reader=ReaderConfig(open_timeout=open_timeout,
+                                             read_timeout=read_timeout),
+                         allow_private=True, max_reconnects=0, stall_after=1.0)
+
+
+def assert_restream_alerted_once(events: list[Event], status: StreamStatus) -> None:
+    """The re-stream of `media`: one alert, on the banked clip, after a clean start."""
+    alerts = [e for e in events if isinstance(e, MatchEvent) and e.kind == "alert"]
+    assert len(alerts) == 1 and 5.0 <= (alerts[0].ref_seconds or 0) <= 10.5, events
+    assert kinds(events)[0] == "started", events
+    assert status.video.startswith("h264 480x270"), status
+    assert status.frames_decoded > 100, status
 
 
 def drain(monitor: Monitor, timeout: float) -> list[Event]:

@@ -214,20 +214,19 @@ class StreamReader:
         }
         target: Any = self.source.target
         timeout: tuple[float, float] | None = None
-        if self.source.kind is SourceKind.NETWORK:
+        if self.source.kind is SourceKind.NETWORK and target.lower().startswith("srt://"):
+            # No srt protocol in this FFmpeg: received by a relay (cordon.live.srt), whose
+            # pipe reader keeps the open and read timeouts.
+            self._relay = RelayPipe(target, config.open_timeout, config.read_timeout,
+                                    self._stop)
+            target = self._relay
+        elif self.source.kind is SourceKind.NETWORK:
             # rw_timeout bounds each socket read; PyAV's timeout (an interrupt callback) bounds
             # opening and reading at the FFmpeg level, whatever the protocol.
             options["rw_timeout"] = str(int(config.read_timeout * 1_000_000))
             # Join a live HLS playlist at its newest segment, not three segments back.
             options["live_start_index"] = "-1"
             timeout = (config.open_timeout, config.read_timeout)
-            if target.lower().startswith("srt://"):
-                # No srt protocol in this FFmpeg: received by a relay (cordon.live.srt).
-                self._relay = RelayPipe(target, config.open_timeout, config.read_timeout,
-                                        self._stop)
-                target = self._relay
-                del options["rw_timeout"], options["live_start_index"]
-                timeout = None
         elif self.source.kind is SourceKind.STDIN:
             if self._stdin is None:
                 raise MediaError("standard input is not available")
