@@ -237,10 +237,16 @@ class Node:
         finally:
             self._lock.release()
 
-    def find(self, signals: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Matches of parsed signal values, described, best first (nothing recorded)."""
-        with self._lock:
-            found = self.matcher.match(signals)
+    def find(self, signals: Mapping[str, Any],
+             found: list[SignalMatch] | None = None) -> list[dict[str, Any]]:
+        """Matches of parsed signal values, described, best first (nothing recorded).
+        `found` is the matcher's hits for these signals when the caller already has them
+        (`quick_find`): a second lookup would take the matcher's lock again from a worker
+        thread, and a thread holding it while it waits for the interpreter lock makes every
+        `quick_find` on the event loop meanwhile fail."""
+        if found is None:
+            with self._lock:
+                found = self.matcher.match(signals)
         if not found:
             return []
         described = self._entries_info({m.entry_id for m in found})
@@ -286,10 +292,10 @@ class Node:
         return info
 
     def match(self, signals: Mapping[str, Any], source: str | None = None,
-              record: bool = True) -> dict[str, Any]:
+              record: bool = True, found: list[SignalMatch] | None = None) -> dict[str, Any]:
         """Match, apply the rules, record every match and queue the webhook events of the
-        response in the same transaction."""
-        matches = self.find(signals)
+        response in the same transaction (`found`: see `find`)."""
+        matches = self.find(signals, found)
         per_match, actions = evaluate(self.rules(), matches)
         query = {n: get_signal_type(n).to_json(v) for n, v in signals.items()}
         response = {"signals": query, "matches": matches, "actions": actions}
