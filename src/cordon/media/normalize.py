@@ -186,18 +186,52 @@ def _lines_of(runs: list[tuple[int, int, int]], tolerance: int) -> list[tuple[in
 
 # Fraction of its length over which a side of a box must be a strong step.
 SIDE_COVER = 0.7
+# The same for the sides of a box whose top or bottom edge runs on past it (`edge_boxes`
+# with `shared`): pieces of footage make many such boxes with a side or two half drawn.
+SHARED_SIDE_COVER = 0.9
 
 
-def _is_side(step: np.ndarray, line: int, first: int, last: int) -> bool:
-    """Whether the outline between lines `line - 1` and `line` of `step` (lines, positions)
-    is a strong step from `first` to `last`; the image border always is."""
-    if line <= 0 or line >= step.shape[0] + 1:
-        return True
-    window = step[max(0, line - 2) : line + 1, first:last].max(axis=0)
-    return bool((window > EDGE_STEP).mean() >= SIDE_COVER)
+class _Sides:
+    """Which outlines of a step map (lines x positions) are strong steps: per outline between
+    two lines, the running count of strong steps along it, so that checking a side of one of
+    the many candidate boxes is two lookups."""
+
+    def __init__(self, step: np.ndarray) -> None:
+        strong = step > EDGE_STEP
+        lines, positions = strong.shape
+        padded = np.zeros((lines + 3, positions), bool)
+        padded[2 : lines + 2] = strong
+        # The outline between lines `line - 1` and `line` takes steps `line - 2` to `line`.
+        near = padded[:-2] | padded[1:-1] | padded[2:]
+        self._counts = np.zeros((lines + 1, positions + 1), np.int32)
+        np.cumsum(near, axis=1, out=self._counts[:, 1:])
+        self._lines = lines
+
+    def __call__(
+        self, line: np.ndarray, first: np.ndarray, last: np.ndarray, cover: np.ndarray
+    ) -> np.ndarray:
+        """Per box, whether the outline between lines `line - 1` and `line` is a strong step
+        from `first` to `last` over `cover` of it; the image border always is."""
+        border = (line <= 0) | (line >= self._lines + 1)
+        inner = np.clip(line, 0, self._lines)
+        count = self._counts[inner, last] - self._counts[inner, first]
+        length = last - first
+        strong = (length > 0) & (count / np.maximum(length, 1) >= cover)
+        return border | strong
 
 
-def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list[Box]:
+def _nested(
+    start_a: np.ndarray, end_a: np.ndarray, start_b: np.ndarray, end_b: np.ndarray, tolerance: int
+) -> np.ndarray:
+    """Per pair, whether one of two spans lies within the other (give or take `tolerance`)."""
+    return ((start_a - tolerance <= start_b) & (end_b <= end_a + tolerance)) | (
+        (start_b - tolerance <= start_a) & (end_a <= end_b + tolerance)
+    )
+
+
+def edge_boxes(
+    grey: np.ndarray, min_area: float = 0.12, limit: int = 4, shared: bool = False
+) -> list[Box]:
     """Rectangles bounded by straight edges: a picture pasted into a screenshot, a caption
     card or a collage with gutters, largest first.
 
@@ -205,6 +239,10 @@ def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list
     bottom edges are two long runs of strong vertical gradient over the same columns (and its
     sides likewise); text lines and interface icons give only short runs. The image border
     counts as an edge, so a picture under a caption bar is found too.
+
+    With `shared`, one of the two runs may also go on past the other at either end: the top of
+    a window in a video that lies on the line of a title bar or a horizon behind it. The box
+    spans the shorter run, and its other two sides must still be edges over it.
     """
     height, width = grey.shape[:2]
     if height < 32 or width < 32:
@@ -220,10 +258,11 @@ def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list
     # Horizontal edges (steps between rows) pair into boxes spanning their columns, and
     # vertical edges (steps between columns) into boxes spanning their rows; the other two
     # sides must be edges too, which rules out blocks of text lines of equal length.
-    for step, sides, across, along in (
-        (steps[0], steps[1], height, width),
-        (steps[1], steps[0], width, height),
+    for horizontal, step, side_steps, across, along in (
+        (True, steps[0], steps[1], height, width),
+        (False, steps[1], steps[0], width, height),
     ):
+        is_side = _Sides(side_steps)
         tolerance = max(2, round(0.03 * along))
         runs = _edge_runs(step, round(EDGE_MIN_RUN * along))
         # Busy pictures have many long edges; the longest are the likely outlines, and the
@@ -232,27 +271,32 @@ def edge_boxes(grey: np.ndarray, min_area: float = 0.12, limit: int = 4) -> list
         # The edge sits between row r and r+1; the image border is an edge of full length.
         lines = [(-1, 0, along), *((r, s, e) for r, s, e in _lines_of(runs, tolerance))]
         lines.append((across - 1, 0, along))
-        for i, (row_a, start_a, end_a) in enumerate(lines):
-            for row_b, start_b, end_b in lines[i + 1 :]:
-                if abs(start_a - start_b) > tolerance or abs(end_a - end_b) > tolerance:
-                    continue
-                start, end = max(start_a, start_b), min(end_a, end_b)
-                first, last = row_a + 1, row_b + 1
-                if (last - first) * (end - start) < min_area * height * width:
-                    continue
-                if not (_is_side(sides, start, first, last) and _is_side(sides, end, first, last)):
-                    continue
-                if across is height:
-                    box = Box(first, start, last, end)
-                else:
-                    box = Box(start, first, end, last)
-                if box.height * box.width <= 0.9 * height * width:
-                    boxes.add(box)
+        # Every pair of lines (in the order of a double loop over them) whose spans agree,
+        # or with `shared` nest, and that encloses enough area; then their sides are checked.
+        row, start, end = np.array(lines, np.int64).reshape(-1, 3).T
+        a, b = np.triu_indices(len(lines), 1)
+        aligned = (np.abs(start[a] - start[b]) <= tolerance) & (
+            np.abs(end[a] - end[b]) <= tolerance
+        )
+        paired = aligned | (shared & _nested(start[a], end[a], start[b], end[b], tolerance))
+        low, high = np.maximum(start[a], start[b]), np.minimum(end[a], end[b])
+        firsts, lasts = row[a] + 1, row[b] + 1
+        paired &= (lasts - firsts) * (high - low) >= min_area * height * width
+        # A box on an edge that runs on is one whose own sides are (nearly) whole.
+        cover = np.where(aligned, SIDE_COVER, SHARED_SIDE_COVER)
+        paired &= is_side(low, firsts, lasts, cover) & is_side(high, firsts, lasts, cover)
+        for k in np.flatnonzero(paired).tolist():
+            first, last, lo, hi = int(firsts[k]), int(lasts[k]), int(low[k]), int(high[k])
+            box = Box(first, lo, last, hi) if horizontal else Box(lo, first, hi, last)
+            if box.height * box.width <= 0.9 * height * width:
+                boxes.add(box)
     ordered = sorted(boxes, key=lambda b: (-b.height * b.width, b.top, b.left))
     # One outline blurred over neighbouring rows gives near-identical boxes: keep the first.
     near = max(2, round(0.02 * max(height, width)))
     distinct: list[Box] = []
     for box in ordered:
+        if len(distinct) == limit:
+            break
         if all(
             max(
                 abs(box.top - o.top),
