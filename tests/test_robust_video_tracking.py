@@ -12,9 +12,17 @@ import pytest
 
 from cordon.hashing import hash_file
 from cordon.index.vpdq_robust import RobustVideoIndex
-from cordon.media.normalize import Box
+from cordon.media.normalize import Box, edge_boxes
 from cordon.signals import get_signal_type
-from cordon.signals.vpdq_robust import OUTLINE_SLACK, STATIC_LAG, VideoState, WindowTracker
+from cordon.signals.pdq_robust import pdq_views
+from cordon.signals.vpdq_robust import (
+    OUTLINE_SLACK,
+    STATIC_LAG,
+    VideoState,
+    View,
+    WindowTracker,
+    frame_views,
+)
 from tests.media_factory import photo_like
 from tests.shared_data import INTEROP, require
 
@@ -132,3 +140,65 @@ def test_a_window_is_kept_while_its_outline_is_lost_and_the_footage_pans() -> No
         boxes = [drifting] + ([window] if k % 3 and not 60 <= k < 90 else [])
         chosen.append(tracker.choose(boxes, shape))
     assert all(c == window for c in chosen[10:])
+
+
+def _bright_scene(width: int, height: int, seed: int) -> np.ndarray:
+    # Bright footage (grey 128-255): a white border line drawn round a window vanishes
+    # against it in places.
+    grey = np.asarray(photo_like(width, height, seed=seed).convert("L"), np.float32)
+    return (255 - 0.5 * (255 - grey)).astype(np.uint8)
+
+
+def _framed(k: int, scene: np.ndarray, content: np.ndarray, letterboxed: bool) -> np.ndarray:
+    """Frame k (384x216) of a window showing `content` over panning bright footage, framed by
+    a white line, under a dark title bar whose lower edge runs on from the line's top. The
+    window's edges fall between lines of the half-size copy it is found on."""
+    frame = np.ascontiguousarray(scene[:, 3 * k : 3 * k + 384]).copy()
+    frame[:23] = 40
+    frame[23:145, 189:371] = 255
+    picture = content[2 * k : 2 * k + 118].copy()
+    if letterboxed:
+        picture[:20] = picture[-20:] = 0
+    frame[25:143, 191:369] = picture
+    return frame
+
+
+@pytest.mark.parametrize("letterboxed_first", [False, True])
+def test_a_window_over_bright_footage_is_cut_to_the_line(letterboxed_first: bool) -> None:
+    count = 80
+    scene = _bright_scene(384 + 3 * count, 216, seed=3)
+    content = np.asarray(photo_like(178, 118 + 2 * count, seed=8).convert("L"))
+    video = VideoState()
+    distances = []
+    for k in range(count):
+        # With `letterboxed_first`, the window shows a letterboxed shot for 1.2 s first: the
+        # outline of its bars is found for a while, then the whole window's again.
+        letterboxed = letterboxed_first and k < 30
+        frame = _framed(k, scene, content, letterboxed)
+        hashes, qualities = frame_views(frame, video)
+        picture = frame[45:123, 191:369] if letterboxed else frame[25:143, 191:369]
+        truth, _ = pdq_views(cv2.resize(picture, (64, 64), interpolation=cv2.INTER_AREA)[None])
+        inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
+        distances.append(int(inset) if qualities[View.INSET] else 256)
+    # The window's view is its picture to the line, from the first frames on: a picture cut
+    # a line or two off (as the window's outline on the half-size copy is) is 30-60 bits away.
+    # The bars trimmed are those of the last frames: they lag a cut by a frame or two.
+    settled = [d for k, d in enumerate(distances) if k >= 5 and not 30 <= k < 33]
+    assert max(settled) <= 16, distances
+
+
+def test_edge_boxes_shared_finds_a_window_whose_edges_run_on_as_longer_lines() -> None:
+    grey = np.full((108, 192), 150, np.uint8)
+    grey[:20] = 30  # a title bar across the frame: its lower edge is the window's top
+    grey[20:, :100] = 90  # a side panel below it: its edge is the window's left side
+    grey[20:70, 100:180] = 230
+    window = Box(20, 100, 70, 180)
+    assert window not in edge_boxes(grey, limit=16)
+    assert window in edge_boxes(grey, limit=16, shared=True)
+
+
+def test_edge_boxes_of_a_square_picture_keep_rows_and_columns_apart() -> None:
+    grey = np.full((200, 200), 128, np.uint8)
+    grey[30:90, 50:170] = 30
+    # Found by its top and bottom edges and by its two sides: the same box both times.
+    assert edge_boxes(grey) == [Box(30, 50, 90, 170)]

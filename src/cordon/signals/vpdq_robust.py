@@ -50,11 +50,17 @@ FRAME_SIDE = 192
 # Longer side of the copy the views are cut from: a window of 45% of the width, holding a
 # pillarboxed portrait video, is 86 pixels wide at 192 and its picture 32 (PDQ's view is 64).
 DETAIL_SIDE = 384
-# Outlines considered for the window view (largest first).
+# Outlines considered for the window view (clear of the frame's borders first, then largest).
 WINDOW_CANDIDATES = 4
 # A window is the outline found on at least this share of the last WINDOW_MEMORY frames.
 WINDOW_MEMORY = 60
 WINDOW_PERSISTENCE = 0.3
+# Among windows found that often, the one found on most of the last WINDOW_LATELY frames wins.
+WINDOW_LATELY = 25
+# Small-copy lines a window's edge may be moved by to the step of the mean frame.
+OUTLINE_REACH = 2
+# Frames averaged before outlines are looked for (1 s at 25 fps): footage that moves blurs.
+EDGE_MEMORY = 25
 # How far (pixels of the FRAME_SIDE copy) an outline may move and still be the same: a window
 # stays put, outlines in panning footage drift past this within a few frames.
 WINDOW_JITTER = 2
@@ -149,14 +155,19 @@ def frame_views(
     banded = video.band.trim(small, band)
     views = [cut(trimmed, Box(0, 0, *small.shape[:2])), cut(banded, band)]
     views += [views[0][:, ::-1], views[1][:, ::-1]]
-    boxes = edge_boxes(small, limit=WINDOW_CANDIDATES)
+    boxes = video.edges.boxes(small, grey)
     window = video.windows.choose(boxes, small.shape)
-    # The outline may lie a line or two outside the window: step inside it.
-    outline = _inside(small, window) if window is not None else None
-    inset = video.inset.trim(small, outline) if outline is not None else None
-    views.append(
-        cut(inset, outline) if inset is not None and outline else np.zeros_like(views[0])
-    )
+    inset = None
+    if window is not None:
+        # The window's edges to the line on the detailed copy, inside its border line; its
+        # bars are trimmed on the small lines that lie wholly inside.
+        exact = video.edges.outline(grey, _scaled(window, scale))
+        within = _within(exact, scale)
+        if within.height >= 8 and within.width >= 8:
+            inset = video.inset.trim(small, within)
+            views.append(_view(_refined(grey, _trimmed(exact, within, inset, scale), exact)))
+    if inset is None:
+        views.append(np.zeros_like(views[0]))
     hashes, qualities = pdq_views(np.stack(views))
     if inset is None:
         qualities[View.INSET] = 0
@@ -192,6 +203,104 @@ class VideoState:
         self.band = BarTracker(memory)
         self.inset = BarTracker(memory)
         self.windows = WindowTracker(WINDOW_MEMORY if memory > 1 else 1)
+        self.edges = EdgeMemory(EDGE_MEMORY if memory > 1 else 1)
+
+
+class EdgeMemory:
+    """The outlines of the mean of the last frames, and a window's edges to the line.
+
+    A window's outline is a step between the window and the footage around it; on a given
+    frame some of it is lost (a white frame line against a bright sky, the window's black bars
+    against a dark shot) and the footage adds long edges that run on from it, so the outline
+    of one frame is often no rectangle. Over a second the footage moves and the window does
+    not: in the mean of the last EDGE_MEMORY frames, moving edges blur away while the window's
+    outline stays sharp, and whole.
+    """
+
+    def __init__(self, memory: int = EDGE_MEMORY) -> None:
+        self._small = _RunningMean(memory)
+        self._detail = _RunningMean(memory)
+
+    def boxes(self, small: np.ndarray, grey: np.ndarray) -> list[Box]:
+        """The outlines of the mean frame, this one included (`_outlines`)."""
+        self._small.add(small)
+        self._detail.add(grey)
+        return _outlines(self._small.mean())
+
+    def outline(self, grey: np.ndarray, box: Box) -> Box:
+        """`box` (on the detailed copy `grey`, as found on the small copy) with each side
+        moved to the strongest step of the mean frame within OUTLINE_REACH small lines, then
+        inside the flat lines of a border line drawn round the window.
+
+        An edge found on the small copy is a line or two off, and moves from frame to frame
+        with the footage around it; one line of the small copy is 2-3% of a window, and PDQ
+        moves 30-70 bits when a picture shifts that much. The mean frame's step is where the
+        window's outline stays."""
+        mean = self._detail.mean()
+        reach = OUTLINE_REACH * max(1, round(max(grey.shape) / FRAME_SIDE))
+        edges = list(_edges(box))
+        for side in range(4):
+            rows = side % 2 == 0
+            lines, along = (mean, grey) if rows else (mean.T, grey.T)
+            low, high = (box.left, box.right) if rows else (box.top, box.bottom)
+            # The middle of the side: its corners run into the footage around the window.
+            margin = (high - low) // 10
+            span = slice(low + margin, max(low + margin + 1, high - margin))
+            # Boundaries b (between lines b - 1 and b) near the edge, and their mean step.
+            first = max(1, edges[side] - reach)
+            last = min(len(lines) - 1, edges[side] + reach)
+            if last <= first:
+                continue
+            strip = lines[first - 1 : last + 1, span].astype(np.float32)
+            step = np.abs(np.diff(strip, axis=0)).mean(axis=1)
+            edge = first + int(np.argmax(step))
+            inward = 1 if side < 2 else -1
+            inner = edge if side < 2 else edge - 1
+            # A border line drawn round the window is flat: the picture starts inside it.
+            for _ in range(reach):
+                if not 0 <= inner < len(along):
+                    break
+                low_value, high_value = _quantiles(along[inner, span][None], (OVERLAY, 1 - OVERLAY))
+                if int(high_value[0]) - int(low_value[0]) > BAR_SPREAD:
+                    break
+                inner += inward
+            edges[side] = inner if side < 2 else inner + 1
+        top, left, bottom, right = edges
+        if bottom - top < 8 or right - left < 8:
+            return box
+        return Box(top, left, bottom, right)
+
+
+def _outlines(small: np.ndarray) -> list[Box]:
+    """The WINDOW_CANDIDATES outlines of a frame most likely to be a window: clear of the
+    borders first, then largest. With edges shared with the footage (`edge_boxes(shared=
+    True)`) the largest outlines are mostly pieces of the background that reach the border."""
+    boxes = edge_boxes(small, limit=4 * WINDOW_CANDIDATES, shared=True)
+    return sorted(boxes, key=lambda b: _rank(b, small.shape))[:WINDOW_CANDIDATES]
+
+
+class _RunningMean:
+    """The mean of the last frames of one size (a size change starts anew)."""
+
+    def __init__(self, memory: int) -> None:
+        self._frames: deque[np.ndarray] = deque(maxlen=memory)
+        self._sum: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def add(self, frame: np.ndarray) -> None:
+        if self._sum is None or self._sum.shape != frame.shape:
+            self._frames.clear()
+            self._sum = np.zeros(frame.shape, np.int32)
+        if len(self._frames) == self._frames.maxlen:
+            self._sum -= self._frames[0]
+        self._frames.append(frame)
+        self._sum += frame
+
+    def mean(self) -> np.ndarray:
+        assert self._sum is not None
+        return (self._sum // len(self._frames)).astype(np.uint8)
 
 
 class BarTracker:
@@ -247,11 +356,12 @@ class WindowTracker:
 
     A window keeps its place while the footage around it moves, and its outline is lost on
     some frames (where its dark bars meet dark footage, or a busy background hides it among
-    other outlines). So the window of a frame is, among this frame's outlines and the window of
-    the frames before, one found on at least WINDOW_PERSISTENCE of the last WINDOW_MEMORY
-    frames (clear of the borders first, then the one found most often); when none is, the
-    window of the frames before if it was clear of the borders, else the frame's own best
-    guess (`_window`).
+    other outlines). So the window of a frame is, among the outlines found now (on the mean of
+    the last frames, `EdgeMemory`) and the window of the frames before, one found on at least
+    WINDOW_PERSISTENCE of the last WINDOW_MEMORY frames (clear of the borders first, then the
+    one found most often lately, at the median place it was found at); when none is, the
+    window of the frames before if it was clear of the borders, else the best guess among the
+    outlines found now (`_window`).
     """
 
     def __init__(self, memory: int = WINDOW_MEMORY) -> None:
@@ -272,7 +382,15 @@ class WindowTracker:
             count = len(np.unique(owner[near]))
             if count >= needed:
                 place, _, area = _rank(box, shape)
-                ranked.append(((place, -count, area), box))
+                # Ranked by how often it was found lately: the outline of bars inside the
+                # window (a letterboxed shot) or of still footage next to it is found for a
+                # while, then the window's own outline again.
+                lately = len(np.unique(owner[near & (owner >= frames - WINDOW_LATELY)]))
+                # The box is where the outlines near it were found most (the median of each
+                # edge): one frame's outline is a line or two off, and the window's view is
+                # cut along these edges (`EdgeMemory.outline` moves them by two lines at most).
+                middle = Box(*np.median(seen[near], axis=0).round().astype(int).tolist())
+                ranked.append(((place, -lately, area), middle))
         chosen = min(ranked, key=lambda item: item[0])[1] if ranked else None
         if (chosen is None or _rank(chosen, shape)[0]) and self._last is not None:
             # A window clear of the borders stays the window until another one is found as
@@ -323,21 +441,30 @@ def _quantiles(lines: np.ndarray, shares: tuple[float, ...]) -> list[np.ndarray]
     return [ordered[:, min(count - 1, int(q * count))] for q in shares]
 
 
-def _inside(small: np.ndarray, box: Box) -> Box:
-    """The box with each side moved in to its first flat line among the first OUTLINE_SLACK + 1
-    (kept where none is flat): an outline found a line or two outside a window's border."""
-    crop = box.crop(small)
-    if min(crop.shape[:2]) <= 4 * OUTLINE_SLACK:
-        return box
-    k = OUTLINE_SLACK + 1
-    sides = (crop[:k], crop[:, :k].T, crop[::-1][:k], crop[:, ::-1][:, :k].T)
-    steps = []
-    for lines in sides:
-        low, high = _quantiles(lines, (OVERLAY, 1 - OVERLAY))
-        flat = np.flatnonzero(high - low <= BAR_SPREAD)
-        steps.append(int(flat[0]) if len(flat) else 0)
-    top, left, bottom, right = steps
-    return Box(box.top + top, box.left + left, box.bottom - bottom, box.right - right)
+def _within(box: Box, scale: tuple[float, float]) -> Box:
+    """The lines of the small copy that lie wholly inside `box` of the detailed copy."""
+    sy, sx = scale
+    return Box(
+        math.ceil(box.top / sy - 1e-6),
+        math.ceil(box.left / sx - 1e-6),
+        math.floor(box.bottom / sy + 1e-6),
+        math.floor(box.right / sx + 1e-6),
+    )
+
+
+def _trimmed(exact: Box, within: Box, inset: Box, scale: tuple[float, float]) -> Box:
+    """The window `exact` (detailed copy) with the sides whose bars were trimmed (from the
+    small lines `within` to `inset`) at the trimmed edge: `_refined` re-finds those on the
+    detailed copy, and keeps the others."""
+    scaled = _scaled(inset, scale)
+    return Box(
+        *(
+            edge if kept == before else moved
+            for edge, kept, before, moved in zip(
+                _edges(exact), _edges(inset), _edges(within), _edges(scaled), strict=True
+            )
+        )
+    )
 
 
 def _edges(box: Box) -> tuple[int, int, int, int]:
