@@ -7,9 +7,11 @@ keeps plain PDQ untouched and adds, for each image:
 - views of the picture after flat borders are trimmed (padding, letterbox, pillarbox): the whole
   picture, centre crops, crops that drop one edge, and the middle band (where captions and meme
   text are not), each hashed with the reference PDQ code on a 64x64 area-averaged copy;
-- the whole picture untrimmed, when trimming removed something: trimming is a guess, and a
-  copy that lost or changed the bars (a collage tile, a recoloured frame) is still the picture;
-- views used only when querying: the 7 other rotations/flips of the whole picture, the four
+- the whole picture untrimmed, with its centre crops and middle band, when trimming removed
+  something: trimming is a guess, and a copy that lost or changed the bars (a collage tile, a
+  recoloured frame, a centre crop, meme text written over a frame) is still the picture;
+- views used only when querying: the 7 other rotations/flips of the whole picture, a centre
+  crop of 2.5% a side (a copy cut by that much is then the banked crop of 5% a side), the four
   quadrants (the picture as one tile of a collage), the cells between flat gutters, the
   rectangles outlined by straight edges (a picture pasted into a screenshot or under a
   caption) and the textured block of a screenshot;
@@ -97,6 +99,22 @@ BANK_REGIONS: tuple[tuple[float, float, float, float], ...] = (
     (0.35, 0.00, 1.00, 1.00),
     (0.00, 0.00, 0.80, 1.00),
     (0.00, 0.00, 0.65, 1.00),
+    (0.15, 0.00, 0.85, 1.00),
+    # PDQ moves 50-70 bits when a fine pattern (a chessboard, a table) shifts by 2.5% of its
+    # side, so the centre crops come in steps of 5% a side: the whole picture, 5, 10, 15, 20%.
+    (0.05, 0.05, 0.95, 0.95),
+    (0.15, 0.15, 0.85, 0.85),
+)
+# Queried only: a copy cut by 2.5% a side, cut by as much again, is the banked crop of 5% a side.
+QUERY_CENTRE = (0.025, 0.025, 0.975, 0.975)
+# Banked views of the whole image, untrimmed, when trimming removed something (a frame, a thin
+# outline, a soft edge taken for a bar): a copy cut around the centre loses the frame along
+# with the edge of the picture, and text written over the frame stops the trimming; the
+# copy's trimmed picture is then a crop of the file, not of the trimmed picture. Centre crops
+# and the middle band.
+WHOLE_REGIONS: tuple[tuple[float, float, float, float], ...] = (
+    (0.05, 0.05, 0.95, 0.95),
+    (0.10, 0.10, 0.90, 0.90),
     (0.15, 0.00, 0.85, 1.00),
 )
 
@@ -204,7 +222,11 @@ def compute(rgb: np.ndarray) -> RobustPdq:
     whole = Box(0, 0, height, width)
     if picture != whole:
         add(grey, Role.REGION)
-    parts: list[Box] = []
+        for fractions in WHOLE_REGIONS:
+            region = _fraction_box(whole, fractions)
+            if _usable(region):
+                add(region.crop(grey), Role.REGION)
+    parts: list[Box] = [_fraction_box(picture, QUERY_CENTRE)]
     for quadrant in (
         Box(0, 0, height // 2, width // 2),
         Box(0, width // 2, height // 2, width),
