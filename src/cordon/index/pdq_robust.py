@@ -42,6 +42,10 @@ DETAILED_QUALITY = 60
 # are 18 bits apart, a crop of the same silhouette a few bits.
 PLAIN_QUALITY = FLAT_VIEW_QUALITY
 FLAT_VIEW_THRESHOLD = 14
+# Views of low quality (MIN_QUALITY to 49: dim or soft pictures, the middle band of a meme
+# over a dark photograph) match alone only when nearly identical: in the benchmark their
+# copies sit 0-4 bits from the banked view, views of unrelated pictures 20 bits and more.
+LOW_VIEW_THRESHOLD = 8
 # Query views within this distance of a banked view make the entry a candidate for verification.
 CANDIDATE_THRESHOLD = 80
 # At most this many candidates (closest first) are verified per query, which bounds query time.
@@ -134,6 +138,7 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         min_inliers: int = MIN_INLIERS,
         max_stretch: float = MAX_STRETCH,
         flat_view_threshold: int = FLAT_VIEW_THRESHOLD,
+        low_view_threshold: int = LOW_VIEW_THRESHOLD,
     ) -> None:
         self.threshold = threshold
         self.dihedral = dihedral
@@ -146,6 +151,7 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         self.min_inliers = min_inliers
         self.max_stretch = max_stretch
         self.flat_view_threshold = flat_view_threshold
+        self.low_view_threshold = low_view_threshold
         self._values: dict[int, RobustPdq] = {}
         self._packed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Banked keypoint descriptors: a graph index plus the entry of each descriptor.
@@ -349,7 +355,9 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
         )[None, :]
         plain = (query_quality >= PLAIN_QUALITY)[:, None] & (bank_quality >= PLAIN_QUALITY)[None, :]
         close = plain & (distances <= self.flat_view_threshold)
-        return np.where(detailed | close, distances, 256)
+        low = (query_quality >= MIN_QUALITY)[:, None] & (bank_quality >= MIN_QUALITY)[None, :]
+        same = low & (distances <= self.low_view_threshold)
+        return np.where(detailed | close | same, distances, 256)
 
     # --- snapshots ------------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -379,4 +387,5 @@ class RobustPdqIndex(SignalIndex[RobustPdq]):
             "min_inliers": self.min_inliers,
             "max_stretch": self.max_stretch,
             "flat_view_threshold": self.flat_view_threshold,
+            "low_view_threshold": self.low_view_threshold,
         }
