@@ -169,3 +169,43 @@ def test_a_match_that_commits_late_with_a_smaller_id_is_still_queued(
             assert mirror.read_state(conn, queue.REVIEW_CURSOR) == "11"
         subjects = sorted(i["subject"] for i in queue.queue(ctx, "r", limit=10))
     assert subjects == ["m10", "m5"]
+
+
+def test_review_sync_reads_past_pages_and_moves_the_cursor_over_settled_matches(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cordon.node import mirror
+    from cordon.store.models import node_matches
+
+    # Small pages and batches: the light pass and the write pass must both go past them.
+    monkeypatch.setattr(queue, "_SYNC_PAGE", 3)
+    monkeypatch.setattr(queue, "_REVIEW_BATCH", 1)
+    settings = ModerationSettings(data_dir=tmp_path / "m")
+    with Store(database_url) as store:
+        ctx = Context(Node(store), settings, Vault(settings))
+        now = datetime.now(UTC)
+
+        def record(match_id: int, at: datetime, actions: list[str]) -> None:
+            with store.plain_write() as conn:
+                conn.execute(insert(node_matches).values(
+                    id=match_id, at=at, source=f"m{match_id}", entry_id=1, bank="b",
+                    signal_type="pdq", distance=3.0, query=None, rules=[1],
+                    actions=actions))
+
+        def cursor() -> str | None:
+            with store.read() as conn:
+                return mirror.read_state(conn, queue.REVIEW_CURSOR)
+
+        old = now - timedelta(seconds=60)
+        for match_id in range(1, 8):
+            record(match_id, old, ["review"] if match_id in (2, 6) else ["block", "alert"])
+        record(8, now, ["log"])
+        record(9, now, ["review"])
+        assert queue.sync_review_matches(ctx) == 3
+        assert cursor() == "7"  # 8 and 9 are recent: read again until they settle
+        assert queue.sync_review_matches(ctx) == 0
+        assert cursor() == "7"
+        ctx.now = lambda: now + timedelta(seconds=60)
+        assert queue.sync_review_matches(ctx) == 0
+        assert cursor() == "9"
+        subjects = sorted(i["subject"] for i in queue.queue(ctx, "r", limit=10))
+    assert subjects == ["m2", "m6", "m9"]
