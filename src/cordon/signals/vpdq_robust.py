@@ -52,6 +52,9 @@ FRAME_SIDE = 192
 DETAIL_SIDE = 384
 # Outlines considered for the window view (clear of the frame's borders first, then largest).
 WINDOW_CANDIDATES = 4
+# Smallest window, as a share of the frame's area: one a third of the frame's width and height
+# is 11% (under the 12% pictures in screenshots are looked for at), a quarter 6%.
+WINDOW_MIN_AREA = 0.05
 # A window is the outline found on at least this share of the last WINDOW_MEMORY frames.
 WINDOW_MEMORY = 60
 WINDOW_PERSISTENCE = 0.3
@@ -275,7 +278,7 @@ def _outlines(small: np.ndarray) -> list[Box]:
     """The WINDOW_CANDIDATES outlines of a frame most likely to be a window: clear of the
     borders first, then largest. With edges shared with the footage (`edge_boxes(shared=
     True)`) the largest outlines are mostly pieces of the background that reach the border."""
-    boxes = edge_boxes(small, limit=4 * WINDOW_CANDIDATES, shared=True)
+    boxes = edge_boxes(small, WINDOW_MIN_AREA, limit=4 * WINDOW_CANDIDATES, shared=True)
     return sorted(boxes, key=lambda b: _rank(b, small.shape))[:WINDOW_CANDIDATES]
 
 
