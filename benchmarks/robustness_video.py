@@ -192,20 +192,25 @@ def _ticker(frames: Frames, rng: np.random.Generator):  # type: ignore[no-untype
     return (draw(k, f) for k, f in enumerate(frames)), FPS, 23
 
 
-def _pip(frames: Frames, rng: np.random.Generator):  # type: ignore[no-untyped-def]
-    """The clip as a window (45% of the width) over unrelated footage, as reaction videos do."""
-    background = unrelated(len(frames) / FPS + 1, int(rng.integers(1 << 30)))
-    w, h = WIDTH * 45 // 100, HEIGHT * 45 // 100
+def _pip(percent: int):  # type: ignore[no-untyped-def]
+    """The clip as a window (`percent` of the width) over unrelated footage, as reaction videos
+    do."""
 
-    def draw(k: int, frame: np.ndarray) -> np.ndarray:
-        out = background[k % len(background)].copy()
-        out[18 : 22 + h, WIDTH - w - 22 : WIDTH - 18] = 255
-        out[20 : 20 + h, WIDTH - w - 20 : WIDTH - 20] = cv2.resize(
-            frame, (w, h), interpolation=cv2.INTER_AREA
-        )
-        return out
+    def apply(frames: Frames, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+        background = unrelated(len(frames) / FPS + 1, int(rng.integers(1 << 30)))
+        w, h = WIDTH * percent // 100, HEIGHT * percent // 100
 
-    return (draw(k, f) for k, f in enumerate(frames)), FPS, 23
+        def draw(k: int, frame: np.ndarray) -> np.ndarray:
+            out = background[k % len(background)].copy()
+            out[18 : 22 + h, WIDTH - w - 22 : WIDTH - 18] = 255
+            out[20 : 20 + h, WIDTH - w - 20 : WIDTH - 20] = cv2.resize(
+                frame, (w, h), interpolation=cv2.INTER_AREA
+            )
+            return out
+
+        return (draw(k, f) for k, f in enumerate(frames)), FPS, 23
+
+    return apply
 
 
 def _inserted(frames: Frames, rng: np.random.Generator):  # type: ignore[no-untyped-def]
@@ -238,8 +243,10 @@ EDITS = [
     VideoEdit("speed x1.1", _resample(1.1, FPS)),
     VideoEdit("15 fps", _resample(1.0, 15)),
     VideoEdit("50 fps", _resample(1.0, 50)),
-    VideoEdit("picture-in-picture 45%", _pip),
+    VideoEdit("picture-in-picture 45%", _pip(45)),
     VideoEdit("inserted in unrelated footage", _inserted),
+    # Last, so that the seeds of the edits above stay as they were.
+    VideoEdit("picture-in-picture 33%", _pip(33)),
 ]
 
 
