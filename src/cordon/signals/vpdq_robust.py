@@ -53,8 +53,10 @@ DETAIL_SIDE = 384
 # Outlines considered for the window view (clear of the frame's borders first, then largest).
 WINDOW_CANDIDATES = 4
 # Smallest window, as a share of the frame's area: one a third of the frame's width and height
-# is 11% (under the 12% pictures in screenshots are looked for at), a quarter 6%.
+# is 11% (under the 12% pictures in screenshots are looked for at), a quarter 6%. Outlines
+# that reach a border of the frame are windows from BORDER_WINDOW_MIN_AREA.
 WINDOW_MIN_AREA = 0.05
+BORDER_WINDOW_MIN_AREA = 0.12
 # A window is the outline found on at least this share of the last WINDOW_MEMORY frames.
 WINDOW_MEMORY = 60
 WINDOW_PERSISTENCE = 0.3
@@ -279,6 +281,11 @@ def _outlines(small: np.ndarray) -> list[Box]:
     borders first, then largest. With edges shared with the footage (`edge_boxes(shared=
     True)`) the largest outlines are mostly pieces of the background that reach the border."""
     boxes = edge_boxes(small, WINDOW_MIN_AREA, limit=4 * WINDOW_CANDIDATES, shared=True)
+    # A small outline is a window only clear of the borders: one that reaches a border is a
+    # piece of the picture between bars (a squeezed, pillarboxed picture's half, cut by an
+    # edge of its own), and the window found there stands in for the trimmed frame.
+    least = BORDER_WINDOW_MIN_AREA * small.shape[0] * small.shape[1]
+    boxes = [b for b in boxes if not _rank(b, small.shape)[0] or b.height * b.width >= least]
     return sorted(boxes, key=lambda b: _rank(b, small.shape))[:WINDOW_CANDIDATES]
 
 
