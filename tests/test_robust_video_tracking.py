@@ -149,35 +149,49 @@ def _bright_scene(width: int, height: int, seed: int) -> np.ndarray:
     return (255 - 0.5 * (255 - grey)).astype(np.uint8)
 
 
-def _framed(k: int, scene: np.ndarray, content: np.ndarray, letterboxed: bool) -> np.ndarray:
-    """Frame k (384x216) of a window showing `content` over panning bright footage, framed by
-    a white line, under a dark title bar whose lower edge runs on from the line's top. The
-    window's edges fall between lines of the half-size copy it is found on."""
+def _framed(
+    k: int, scene: np.ndarray, content: np.ndarray, window: Box, bars: int
+) -> np.ndarray:
+    """Frame k (384x216) of a window showing `content` (letterboxed by `bars` rows) over
+    panning bright footage, framed by a white line, under a dark title bar whose lower edge
+    runs on from the line's top. The window's edges fall between lines of the half-size copy
+    it is found on."""
     frame = np.ascontiguousarray(scene[:, 3 * k : 3 * k + 384]).copy()
-    frame[:23] = 40
-    frame[23:145, 189:371] = 255
-    picture = content[2 * k : 2 * k + 118].copy()
-    if letterboxed:
-        picture[:20] = picture[-20:] = 0
-    frame[25:143, 191:369] = picture
+    frame[: window.top - 2] = 40
+    frame[window.top - 2 : window.bottom + 2, window.left - 2 : window.right + 2] = 255
+    picture = content[2 * k : 2 * k + window.height, : window.width].copy()
+    if bars:
+        picture[:bars] = picture[-bars:] = 0
+    frame[window.top : window.bottom, window.left : window.right] = picture
     return frame
 
 
-@pytest.mark.parametrize("letterboxed_first", [False, True])
-def test_a_window_over_bright_footage_is_cut_to_the_line(letterboxed_first: bool) -> None:
+@pytest.mark.parametrize(
+    ("window", "letterboxed_first"),
+    [
+        (Box(25, 191, 143, 369), False),
+        (Box(25, 191, 143, 369), True),
+        # A third of the frame's width and height: 11% of its area.
+        (Box(25, 241, 95, 369), False),
+    ],
+)
+def test_a_window_over_bright_footage_is_cut_to_the_line(
+    window: Box, letterboxed_first: bool
+) -> None:
     count = 80
     scene = _bright_scene(384 + 3 * count, 216, seed=3)
-    content = np.asarray(photo_like(178, 118 + 2 * count, seed=8).convert("L"))
+    content = np.asarray(photo_like(window.width, window.height + 2 * count, seed=8).convert("L"))
     video = VideoState()
     distances = []
     for k in range(count):
         # With `letterboxed_first`, the window shows a letterboxed shot for 1.2 s first: the
         # outline of its bars is found for a while, then the whole window's again.
-        letterboxed = letterboxed_first and k < 30
-        frame = _framed(k, scene, content, letterboxed)
+        bars = 20 if letterboxed_first and k < 30 else 0
+        frame = _framed(k, scene, content, window, bars)
         hashes, qualities = frame_views(frame, video)
-        picture = frame[45:123, 191:369] if letterboxed else frame[25:143, 191:369]
-        truth, _ = pdq_views(cv2.resize(picture, (64, 64), interpolation=cv2.INTER_AREA)[None])
+        picture = Box(window.top + bars, window.left, window.bottom - bars, window.right)
+        view = cv2.resize(picture.crop(frame), (64, 64), interpolation=cv2.INTER_AREA)
+        truth, _ = pdq_views(view[None])
         inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
         distances.append(int(inset) if qualities[View.INSET] else 256)
     # The window's view is its picture to the line, from the first frames on: a picture cut
@@ -185,6 +199,29 @@ def test_a_window_over_bright_footage_is_cut_to_the_line(letterboxed_first: bool
     # The bars trimmed are those of the last frames: they lag a cut by a frame or two.
     settled = [d for k, d in enumerate(distances) if k >= 5 and not 30 <= k < 33]
     assert max(settled) <= 16, distances
+
+
+def test_a_narrow_pillarboxed_picture_cut_by_its_own_edge_is_not_taken_for_a_window() -> None:
+    # A portrait picture squeezed and pillarboxed (18% of the width) whose top half is dark:
+    # the edge across it outlines halves of it that reach the frame's borders. The window view
+    # must stay the picture between the bars (it carries such copies where the trimmed frame
+    # loses its bars), not one of its halves.
+    count = 60
+    texture = np.asarray(photo_like(70, 165 + 2 * count, seed=2).convert("L"))
+    video = VideoState()
+    distances = []
+    for k in range(count):
+        frame = np.zeros((165, 384), np.uint8)
+        picture = texture[2 * k : 2 * k + 165].copy()
+        picture[:80] = (picture[:80] * 0.4).astype(np.uint8)
+        frame[:, 157:227] = picture
+        hashes, qualities = frame_views(frame, video)
+        view = cv2.resize(picture, (64, 64), interpolation=cv2.INTER_AREA)
+        truth, _ = pdq_views(view[None])
+        inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
+        distances.append(int(inset) if qualities[View.INSET] else 256)
+    # One of its halves is 110-170 bits away.
+    assert np.median(distances[10:]) <= 32, distances
 
 
 def test_edge_boxes_shared_finds_a_window_whose_edges_run_on_as_longer_lines() -> None:
