@@ -318,9 +318,10 @@ class _Segment:
         masks = _flip_masks(radius // CHUNKS)
         probes = (query.view(np.uint16)[:, None] ^ masks).astype(np.intp)
         probes += _TABLE_STARTS
+        # np.take rather than fancy indexing: the same gathers, with less set-up per call.
         offsets = self.offsets.ravel()
-        starts = offsets[probes].ravel()
-        lengths = offsets[probes + 1].ravel()
+        starts = np.take(offsets, probes.ravel())
+        lengths = np.take(offsets, probes.ravel() + 1)
         lengths -= starts
         ends = np.cumsum(lengths)
         total = int(ends[-1])
@@ -332,8 +333,8 @@ class _Segment:
         ends -= lengths
         positions = np.repeat(starts - ends, lengths)
         positions += np.arange(total, dtype=np.intp)
-        rows = self.lo[positions].astype(np.intp)
-        rows |= self.hi[positions].astype(np.intp) << 16
+        rows = np.take(self.lo, positions).astype(np.intp)
+        rows |= np.take(self.hi, positions).astype(np.intp) << 16
         distance = _distances(np.take(self.words, rows, axis=0), query)
         near = np.flatnonzero(distance <= radius)
         rows, distance = rows[near], distance[near]
