@@ -4,7 +4,6 @@ benchmark's same-content check for a picture shown twice."""
 from __future__ import annotations
 
 import importlib
-import io
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -25,21 +24,7 @@ from cordon.signals.pdq_robust import (
     compute,
     grey_working_copy,
 )
-from tests.shared_data import CORPUS, require
-
-
-def _corpus(name: str) -> Image.Image:
-    with Image.open(require(CORPUS / "images" / name)) as image:
-        return image.convert("RGB")
-
-
-def _posted(image: Image.Image) -> np.ndarray:
-    """The copy as a posted file would be: JPEG at quality 95."""
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=95)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"))
+from tests.shared_data import CORPUS, as_posted, corpus_image, require
 
 
 def _centre_crop(image: Image.Image, percent: int) -> Image.Image:
@@ -66,7 +51,7 @@ def _meme(image: Image.Image) -> Image.Image:
 def _index(*names: str) -> RobustPdqIndex:
     index = RobustPdqIndex()
     for key, name in enumerate(names):
-        index.add(key, compute(np.asarray(_corpus(name))))
+        index.add(key, compute(np.asarray(corpus_image(name))))
     return index
 
 
@@ -77,8 +62,8 @@ def _matched(index: RobustPdqIndex, query: np.ndarray) -> dict[int, str]:
 def test_a_copy_cut_around_the_centre_of_a_chessboard_matches_the_banked_5_percent_crop() -> None:
     # A photograph of a chessboard: cut by 5% a side, its PDQ is 70 bits from the picture and
     # from the banked crop of 10% a side; its keypoints (corners alike) do not verify.
-    original = _corpus("0038.jpg")
-    copy = _posted(_centre_crop(original, 10))
+    original = corpus_image("0038.jpg")
+    copy = as_posted(_centre_crop(original, 10))
     banked = compute(np.asarray(original))
     regions = banked.hashes[banked.roles == Role.REGION]
     full = compute(copy).hashes[0]
@@ -91,8 +76,8 @@ def test_a_copy_cut_around_the_centre_of_a_chessboard_matches_the_banked_5_perce
 def test_a_copy_cut_by_5_percent_matches_through_its_own_centre_crop() -> None:
     # Cut by 2.5% a side, the chessboard target is matched by the query's centre crop of 2.5%
     # a side (queried only), which is the banked crop of 5% a side.
-    original = _corpus("0136.jpg")
-    copy = _posted(_centre_crop(original, 5))
+    original = corpus_image("0136.jpg")
+    copy = as_posted(_centre_crop(original, 5))
     value = compute(copy)
     grey = grey_working_copy(copy)
     part = _view(_fraction_box(border_box(grey), (0.025, 0.025, 0.975, 0.975)).crop(grey))
@@ -104,7 +89,7 @@ def test_a_copy_cut_by_5_percent_matches_through_its_own_centre_crop() -> None:
 def test_a_framed_picture_cut_around_the_centre_matches_the_untrimmed_crop() -> None:
     # 0269 is trimmed (its soft edges look like bars); the copy cut by 10% a side has lost
     # them, so its picture is a crop of the file, banked only as an untrimmed view.
-    original = _corpus("0269.jpg")
+    original = corpus_image("0269.jpg")
     banked = compute(np.asarray(original))
     grey = grey_working_copy(np.asarray(original))
     whole = Box(0, 0, *grey.shape)
@@ -113,7 +98,7 @@ def test_a_framed_picture_cut_around_the_centre_matches_the_untrimmed_crop() -> 
     expected = pdq_views(views)[0]
     regions = banked.hashes[banked.roles == Role.REGION]
     assert (regions[-len(WHOLE_REGIONS):] == expected).all()
-    assert _matched(_index("0269.jpg", "0266.jpg"), _posted(_centre_crop(original, 20))) == {
+    assert _matched(_index("0269.jpg", "0266.jpg"), as_posted(_centre_crop(original, 20))) == {
         0: "view"
     }
 
@@ -121,8 +106,8 @@ def test_a_framed_picture_cut_around_the_centre_matches_the_untrimmed_crop() -> 
 def test_meme_text_over_a_frame_matches_the_untrimmed_middle_band() -> None:
     # Text written across a thin frame stops the trimming: the copy's middle band is the
     # middle band of the whole file.
-    original = _corpus("0203.jpg")
-    assert 0 in _matched(_index("0203.jpg", "0227.jpg"), _posted(_meme(original)))
+    original = corpus_image("0203.jpg")
+    assert 0 in _matched(_index("0203.jpg", "0227.jpg"), as_posted(_meme(original)))
 
 
 def _value(hashes: list[np.ndarray], roles: list[Role], qualities: list[int]) -> RobustPdq:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from cordon.index.pdq import PdqIndex
 from cordon.index.pdq_robust import RobustPdqIndex
@@ -17,21 +15,7 @@ from cordon.signals.pdq_robust import (
     compute,
     flat_share,
 )
-from tests.shared_data import CORPUS, require
-
-
-def _corpus(name: str) -> Image.Image:
-    with Image.open(require(CORPUS / "images" / name)) as image:
-        return image.convert("RGB")
-
-
-def _posted(image: Image.Image) -> np.ndarray:
-    """The copy as a posted file would be: JPEG at quality 95."""
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=95)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"))
+from tests.shared_data import as_posted, corpus_image
 
 
 def _distances(query: np.ndarray, banked: np.ndarray) -> np.ndarray:
@@ -40,13 +24,13 @@ def _distances(query: np.ndarray, banked: np.ndarray) -> np.ndarray:
 
 def test_a_blank_crop_matches_no_other_blank_picture_with_plain_pdq() -> None:
     # The centre of 0001 is one flat colour; so is the whole of 0008. Both hash alike.
-    image = _corpus("0001.jpg")
+    image = corpus_image("0001.jpg")
     w, h = image.size
-    crop = _posted(image.crop((round(w * 0.15), round(h * 0.15), w - round(w * 0.15),
+    crop = as_posted(image.crop((round(w * 0.15), round(h * 0.15), w - round(w * 0.15),
                                h - round(h * 0.15))))
     query = hash_rgb(crop)
-    flat = hash_rgb(np.asarray(_corpus("0008.jpg")))
-    textured = hash_rgb(np.asarray(_corpus("0002.jpg")))
+    flat = hash_rgb(np.asarray(corpus_image("0008.jpg")))
+    textured = hash_rgb(np.asarray(corpus_image("0002.jpg")))
     assert query.quality is not None and query.quality < 20
     assert hamming(query.hex, flat.hex) <= 31  # what used to match
     index = PdqIndex()
@@ -58,11 +42,11 @@ def test_a_blank_crop_matches_no_other_blank_picture_with_plain_pdq() -> None:
 
 def test_views_of_a_silhouette_are_not_detailed_and_match_no_other_silhouette() -> None:
     # Two different white hearts on black: their crops hash within 20 bits of each other.
-    heart = _corpus("0061.jpg")
+    heart = corpus_image("0061.jpg")
     w, h = heart.size
-    cropped = _posted(heart.crop((0, 0, w, h - round(h * 0.3))))
+    cropped = as_posted(heart.crop((0, 0, w, h - round(h * 0.3))))
     query = compute(cropped)
-    other = compute(np.asarray(_corpus("0060.jpg")))
+    other = compute(np.asarray(corpus_image("0060.jpg")))
     distances = _distances(query.hashes, other.hashes[other.roles <= Role.REGION])
     assert distances.min() <= 20
     # Every pair that close has a mostly flat crop on one side, no longer detailed.
@@ -89,10 +73,10 @@ def test_flat_share_counts_flat_blocks() -> None:
 def test_a_mirrored_crop_of_a_bat_is_not_verified_against_another_bat() -> None:
     # The keypoints of two bat silhouettes agree on 14 points under a map that squeezes one
     # axis 2.4 times more than the other: accepted before the stretch limit.
-    bat = ImageOps.mirror(_corpus("0062.jpg"))
+    bat = ImageOps.mirror(corpus_image("0062.jpg"))
     w, h = bat.size
-    query = compute(_posted(bat.crop((0, round(h * 0.1), w, h))))
-    other = compute(np.asarray(_corpus("0063.jpg")))
+    query = compute(as_posted(bat.crop((0, round(h * 0.1), w, h))))
+    other = compute(np.asarray(corpus_image("0063.jpg")))
     before = RobustPdqIndex(max_stretch=2.5)
     before.add(63, other)
     assert [m.key for m in before.query(query)] == [63]
@@ -100,7 +84,7 @@ def test_a_mirrored_crop_of_a_bat_is_not_verified_against_another_bat() -> None:
     now.add(63, other)
     assert now.query(query) == []
     # The copy is still found from its own original.
-    now.add(62, compute(np.asarray(_corpus("0062.jpg"))))
+    now.add(62, compute(np.asarray(corpus_image("0062.jpg"))))
     assert [m.key for m in now.query(query)] == [62]
 
 
