@@ -69,7 +69,7 @@ def serve_command(host: str, port: int, database_url: str | None, hub_url: str, 
 
     from cordon.hub.runtime import KEEP_ALIVE_SECONDS
     from cordon.node.app import create_app
-    from cordon.node.workers import tune_node_gc
+    from cordon.node.workers import tune_node_runtime
     from cordon.store import Store
 
     for hint, networks in (("--allow-fetch-network", allow_networks),
@@ -97,7 +97,7 @@ def serve_command(host: str, port: int, database_url: str | None, hub_url: str, 
         _serve_workers(settings, host, port, workers, tail_interval, access_log)
         return
     app = create_app(settings, store)
-    tune_node_gc()
+    tune_node_runtime()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log,
                 timeout_keep_alive=KEEP_ALIVE_SECONDS)
 

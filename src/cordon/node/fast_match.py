@@ -73,7 +73,7 @@ class FastMatch:
             return
         if found:
             try:
-                response = await run_in_threadpool(self.node.match, signals, None, True, found)
+                response = await run_in_threadpool(self.node.match, signals, found=found)
             except Exception:
                 # Nothing was recorded: the application answers (its error, or a retry that
                 # succeeds) in the documented shapes.

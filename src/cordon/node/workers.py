@@ -51,7 +51,7 @@ NODE_GC_THRESHOLD = (5_000, 20, 20)
 NODE_SWITCH_INTERVAL = 0.0002
 
 
-def tune_node_gc() -> None:
+def tune_node_runtime() -> None:
     """The hub's collector settings (start-up objects frozen), with shorter young pauses, and
     a shorter turn for the interpreter lock."""
     import gc
@@ -81,7 +81,7 @@ def app_from_environment() -> FastAPI:
     # cordon.node.group_commit); PostgreSQL's match-log inserts do not wait for each other.
     if settings.leader_lock and node.store.dialect == "sqlite":
         node.match_log.serialise_with(write_lock_path(settings.leader_lock))
-    tune_node_gc()
+    tune_node_runtime()
     return app
 
 

@@ -296,9 +296,6 @@ class _RunningMean:
         self._frames: deque[np.ndarray] = deque(maxlen=memory)
         self._sum: np.ndarray | None = None
 
-    def __len__(self) -> int:
-        return len(self._frames)
-
     def add(self, frame: np.ndarray) -> None:
         if self._sum is None or self._sum.shape != frame.shape:
             self._frames.clear()
