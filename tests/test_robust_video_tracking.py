@@ -239,3 +239,35 @@ def test_edge_boxes_of_a_square_picture_keep_rows_and_columns_apart() -> None:
     grey[30:90, 50:170] = 30
     # Found by its top and bottom edges and by its two sides: the same box both times.
     assert edge_boxes(grey) == [Box(30, 50, 90, 170)]
+
+
+def test_a_window_is_told_from_a_larger_outline_of_the_footage_by_how_it_changes() -> None:
+    # An outline that stays put in footage panning behind it (a frame line drawn in the
+    # scene) shares the window's top, bottom and right lines: found on every frame, like the
+    # window, and larger. The footage inside it moves with the footage outside; the window's
+    # picture (panning sideways) changes apart from both.
+    count = 75
+    scene = np.asarray(photo_like(384, 216 + 3 * count, seed=5).convert("L"))
+    scene = (scene * 0.7).astype(np.uint8)
+    content = np.asarray(photo_like(120 + 3 * count, 80, seed=9).convert("L"))
+    window, drawn = Box(40, 220, 120, 340), Box(40, 160, 120, 340)
+    video = VideoState()
+    distances = []
+    for k in range(count):
+        # Uneven steps of 1 and 2 lines a frame, as a slow pan resampled to whole lines.
+        shift = round(1.4 * k)
+        frame = np.ascontiguousarray(scene[shift : shift + 216]).copy()
+        for box in (drawn, window):
+            frame[box.top - 2 : box.bottom + 2, box.left - 2 : box.right + 2] = 255
+        frame[drawn.top : drawn.bottom, drawn.left : window.left - 2] = scene[
+            shift + drawn.top : shift + drawn.bottom, drawn.left : window.left - 2
+        ]
+        picture = content[:, 3 * k : 3 * k + window.width]
+        frame[window.top : window.bottom, window.left : window.right] = picture
+        hashes, qualities = frame_views(frame, video)
+        view = cv2.resize(picture, (64, 64), interpolation=cv2.INTER_AREA)
+        truth, _ = pdq_views(view[None])
+        inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
+        distances.append(int(inset) if qualities[View.INSET] else 256)
+    # The outline of the footage, taken for the window, is 100-160 bits away.
+    assert np.median(distances[25:]) <= 16, distances

@@ -8,7 +8,9 @@ pixels. Everything here works on a small working copy, so it costs well under a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -230,7 +232,11 @@ def _nested(
 
 
 def edge_boxes(
-    grey: np.ndarray, min_area: float = 0.12, limit: int = 4, shared: bool = False
+    grey: np.ndarray,
+    min_area: float = 0.12,
+    limit: int = 4,
+    shared: bool = False,
+    key: Callable[[Box], Any] | None = None,
 ) -> list[Box]:
     """Rectangles bounded by straight edges: a picture pasted into a screenshot, a caption
     card or a collage with gutters, largest first.
@@ -243,6 +249,10 @@ def edge_boxes(
     With `shared`, one of the two runs may also go on past the other at either end: the top of
     a window in a video that lies on the line of a title bar or a horizon behind it. The box
     spans the shorter run, and its other two sides must still be edges over it.
+
+    With `key`, the `limit` boxes kept are the first in the order of `key` (then largest),
+    instead of the largest: busy footage has many large outlines, and a small one that is
+    wanted would be cut off by them.
     """
     height, width = grey.shape[:2]
     if height < 32 or width < 32:
@@ -291,6 +301,8 @@ def edge_boxes(
             if box.height * box.width <= 0.9 * height * width:
                 boxes.add(box)
     ordered = sorted(boxes, key=lambda b: (-b.height * b.width, b.top, b.left))
+    if key is not None:
+        ordered.sort(key=key)
     # One outline blurred over neighbouring rows gives near-identical boxes: keep the first.
     near = max(2, round(0.02 * max(height, width)))
     distinct: list[Box] = []

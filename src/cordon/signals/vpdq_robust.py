@@ -75,6 +75,12 @@ BAR_SPREAD = 12
 # A bar is unchanged (mean absolute change in grey levels) over STATIC_LAG frames (0.3 s).
 STATIC_LAG = 8
 STATIC_CHANGE = 4.0
+# Mean change (grey levels, frame to frame) under which a strip between two nested outlines
+# is taken for still picture (bars), not for footage (`_footage_between`).
+STRIP_CHANGE = 0.5
+# Correlation over the last frames of the change inside and outside a side of an outline
+# above which the outline is taken for one of the footage (`_moves_with_footage`).
+FOOTAGE_CORRELATION = 0.8
 # Lines at the edge of an outline that may belong to the footage around it.
 OUTLINE_SLACK = 2
 # Share of each dimension always kept: a portrait phone video squeezed to 4:3 and pillarboxed
@@ -161,7 +167,7 @@ def frame_views(
     views = [cut(trimmed, Box(0, 0, *small.shape[:2])), cut(banded, band)]
     views += [views[0][:, ::-1], views[1][:, ::-1]]
     boxes = video.edges.boxes(small, grey)
-    window = video.windows.choose(boxes, small.shape)
+    window = video.windows.choose(boxes, small.shape, video.edges.changes())
     inset = None
     if window is not None:
         # The window's edges to the line on the detailed copy, inside its border line; its
@@ -225,11 +231,31 @@ class EdgeMemory:
     def __init__(self, memory: int = EDGE_MEMORY) -> None:
         self._small = _RunningMean(memory)
         self._detail = _RunningMean(memory)
+        # The absolute change of each small pixel between consecutive frames, over the last
+        # frames, in a ring (the order of frames matters to no one reading it).
+        self._changes: np.ndarray | None = None
+        self._count = 0
+        self._previous: np.ndarray | None = None
+
+    def changes(self) -> np.ndarray | None:
+        """(frames, height, width) changes of the small copy between consecutive frames over
+        the last frames (in no particular order), or None before there are three."""
+        if self._changes is None or self._count < 3:
+            return None
+        return self._changes[: min(self._count, len(self._changes))]
 
     def boxes(self, small: np.ndarray, grey: np.ndarray) -> list[Box]:
         """The outlines of the mean frame, this one included (`_outlines`)."""
         self._small.add(small)
         self._detail.add(grey)
+        if self._previous is None or self._previous.shape != small.shape:
+            self._changes = np.zeros((max(1, self._small.memory - 1), *small.shape), np.uint8)
+            self._count = 0
+        else:
+            assert self._changes is not None
+            cv2.absdiff(small, self._previous, self._changes[self._count % len(self._changes)])
+            self._count += 1
+        self._previous = small
         return _outlines(self._small.mean())
 
     def outline(self, grey: np.ndarray, box: Box) -> Box:
@@ -280,12 +306,22 @@ def _outlines(small: np.ndarray) -> list[Box]:
     """The WINDOW_CANDIDATES outlines of a frame most likely to be a window: clear of the
     borders first, then largest. With edges shared with the footage (`edge_boxes(shared=
     True)`) the largest outlines are mostly pieces of the background that reach the border."""
-    boxes = edge_boxes(small, WINDOW_MIN_AREA, limit=4 * WINDOW_CANDIDATES, shared=True)
     # A small outline is a window only clear of the borders: one that reaches a border is a
     # piece of the picture between bars (a squeezed, pillarboxed picture's half, cut by an
     # edge of its own), and the window found there stands in for the trimmed frame.
     least = BORDER_WINDOW_MIN_AREA * small.shape[0] * small.shape[1]
-    boxes = [b for b in boxes if not _rank(b, small.shape)[0] or b.height * b.width >= least]
+
+    def place(box: Box) -> int:
+        rank = _rank(box, small.shape)[0]
+        return rank if not rank or box.height * box.width >= least else 3
+
+    # Outlines clear of the borders are kept first: over busy footage the largest sixteen
+    # were all pieces of the background reaching a border, and a window a third of the
+    # frame's width (7% of its area) was not among them for seconds.
+    boxes = edge_boxes(
+        small, WINDOW_MIN_AREA, limit=4 * WINDOW_CANDIDATES, shared=True, key=place
+    )
+    boxes = [b for b in boxes if place(b) < 3]
     return sorted(boxes, key=lambda b: _rank(b, small.shape))[:WINDOW_CANDIDATES]
 
 
@@ -304,6 +340,10 @@ class _RunningMean:
             self._sum -= self._frames[0]
         self._frames.append(frame)
         self._sum += frame
+
+    @property
+    def memory(self) -> int:
+        return self._frames.maxlen or 1
 
     def mean(self) -> np.ndarray:
         assert self._sum is not None
@@ -375,7 +415,12 @@ class WindowTracker:
         self._recent: deque[np.ndarray] = deque(maxlen=memory)
         self._last: Box | None = None
 
-    def choose(self, boxes: list[Box], shape: tuple[int, ...]) -> Box | None:
+    def choose(
+        self, boxes: list[Box], shape: tuple[int, ...], changes: np.ndarray | None = None
+    ) -> Box | None:
+        """The window among `boxes` (found on this frame). `changes` (`EdgeMemory.changes`)
+        tell a window from an outline of the footage (`_moves_with_footage`) and from a
+        larger outline that holds it and a strip of the footage (`_footage_between`)."""
         self._recent.append(np.array([_edges(b) for b in boxes], np.int32).reshape(-1, 4))
         frames = len(self._recent)
         seen = np.concatenate(list(self._recent))
@@ -398,16 +443,149 @@ class WindowTracker:
                 # cut along these edges (`EdgeMemory.outline` moves them by two lines at most).
                 middle = Box(*np.median(seen[near], axis=0).round().astype(int).tolist())
                 ranked.append(((place, -lately, area), middle))
-        chosen = min(ranked, key=lambda item: item[0])[1] if ranked else None
-        if (chosen is None or _rank(chosen, shape)[0]) and self._last is not None:
+        # A box drawn in the footage, or outlined by lines of it that stay put, is found as
+        # often as the window: its picture changes with the footage around it, the window's
+        # apart from it. Such a box comes after the others, and does not replace the window
+        # of the frames before. (Not looked at when the window stays what it was.)
+        check = changes is not None and any(box != self._last for _, box in ranked)
+        ranked = [
+            (
+                (
+                    key[0],
+                    int(check and not key[0] and _moves_with_footage(box, changes)),
+                    *key[1:],
+                ),
+                box,
+            )
+            for key, box in ranked
+        ]
+        ranked.sort(key=lambda item: item[0])
+        chosen = ranked[0][1] if ranked else None
+        # A line of the footage that stays put (a wall's edge under a pan along it), and the
+        # window's own edges running on to it, outline the window and a strip of footage:
+        # found as often as the window, and larger. The strip moves with the footage.
+        for _ in range(len(ranked) if changes is not None and chosen is not None else 0):
+            assert chosen is not None and changes is not None
+            inner = next(
+                (
+                    box
+                    for (place, *_), box in ranked
+                    if not place and box != chosen and _footage_between(chosen, box, changes)
+                ),
+                None,
+            )
+            if inner is None:
+                break
+            chosen = inner
+        footage = any(box == chosen and key[1] for key, box in ranked)
+        if (chosen is None or _rank(chosen, shape)[0] or footage) and self._last is not None:
             # A window clear of the borders stays the window until another one is found as
             # often: its outline can be lost for seconds over dark or busy footage.
             chosen = self._last
         if chosen is None:
             return _window(boxes, shape)
-        if not _rank(chosen, shape)[0]:
+        if not _rank(chosen, shape)[0] and not footage:
             self._last = chosen
         return chosen
+
+
+def _footage_between(outer: Box, inner: Box, changes: np.ndarray) -> bool:
+    """Whether `inner`, within `outer` with three sides in common, is the window and the strip
+    between them a piece of the footage around it.
+
+    A window's picture changes apart from the footage around it; a strip of footage changes
+    with the footage it runs on into beyond the outline. So the change from frame to frame
+    of the strip (mean absolute difference, per frame) is compared with that of the footage
+    just past both ends of the strip and with that of the band of `inner` next to it: the
+    strip is footage when it correlates with the first (FOOTAGE_CORRELATION), and more than
+    with the second."""
+    a, b = _edges(outer), _edges(inner)
+    moved = [side for side in range(4) if abs(a[side] - b[side]) > WINDOW_JITTER + 1]
+    if len(moved) != 1 or abs(a[moved[0]] - b[moved[0]]) <= WINDOW_JITTER + 1:
+        return False
+    if (b[moved[0]] > a[moved[0]]) != (moved[0] < 2):
+        return False
+    side = moved[0]
+    stack = changes
+    if side % 2:
+        # Columns as rows: a strip along a left or right side is handled as one along a top
+        # or bottom side.
+        stack = stack.transpose(0, 2, 1)
+        a, b = (a[1], a[0], a[3], a[2]), (b[1], b[0], b[3], b[2])
+    side -= side % 2
+    length = stack.shape[2]
+    # The strip's lines, the outline's own lines left out when it is wide enough.
+    near, far = sorted((a[side], b[side]))
+    if far - near >= 3:
+        near, far = near + 1, far - 1
+    width = far - near
+    # The band of the window next to the strip, as wide, and the footage past the strip's
+    # ends (beyond the other two sides of `outer`).
+    into = b[side] + 1 if side == 0 else b[side] - 1 - width
+    into = max(b[0], min(into, b[2] - width))
+    reach = max(4, width)
+    outside = [
+        stack[:, near:far, max(0, a[1] - 1 - reach) : max(0, a[1] - 1)],
+        stack[:, near:far, min(length, a[3] + 1) : min(length, a[3] + 1 + reach)],
+    ]
+    outside = [o for o in outside if o.size]
+    if not outside or width <= 0 or into < 0:
+        return False
+
+    def change(*parts: np.ndarray) -> np.ndarray:
+        return sum(p.sum(axis=(1, 2), dtype=np.float64) for p in parts) / sum(
+            p[0].size for p in parts
+        )
+
+    strip = change(stack[:, near:far, b[1] : b[3]])
+    footage = change(*outside)
+    window = change(stack[:, into : into + width, b[1] : b[3]])
+    if min(float(strip.mean()), float(footage.mean())) < STRIP_CHANGE:
+        # A strip that does not change (the bars of a pillarboxed picture inside the window)
+        # says nothing of where it belongs.
+        return False
+    with_footage, with_window = _correlation(strip, footage), _correlation(strip, window)
+    return with_footage >= FOOTAGE_CORRELATION and with_footage > with_window
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _moves_with_footage(box: Box, changes: np.ndarray) -> bool:
+    """Whether the picture just inside `box` changes with the footage just outside it, on
+    any side: frame by frame, the mean change of a band inside and of one outside the middle
+    of a side correlate (FOOTAGE_CORRELATION). A window's picture changes apart from the
+    footage around it; a box drawn in panning footage moves with it."""
+    lines, length = changes.shape[1:]
+    width = OUTLINE_SLACK + 1
+    middle_rows = slice(box.top + box.height // 10, box.bottom - box.height // 10)
+    middle_cols = slice(box.left + box.width // 10, box.right - box.width // 10)
+    bands = []
+    for side, edge in enumerate(_edges(box)):
+        # Inside first, then outside; the outline's own line left out.
+        inward = 1 if side < 2 else -1
+        near, far = edge + inward, edge + inward * (1 + width)
+        out_near, out_far = edge - inward * 2, edge - inward * (2 + width)
+        limit = lines if side % 2 == 0 else length
+        spans = [tuple(sorted((near, far))), tuple(sorted((out_near, out_far)))]
+        if min(min(span) for span in spans) < 0 or max(max(span) for span in spans) > limit:
+            continue
+        for low, high in spans:
+            rows, cols = (
+                (slice(low, high), middle_cols)
+                if side % 2 == 0
+                else (middle_rows, slice(low, high))
+            )
+            bands.append(changes[:, rows, cols].mean(axis=(1, 2)))
+    for inside, outside in zip(bands[::2], bands[1::2], strict=True):
+        if min(inside.mean(), outside.mean()) < STRIP_CHANGE:
+            continue
+        if _correlation(inside, outside) >= FOOTAGE_CORRELATION:
+            return True
+    return False
 
 
 def _refined(grey: np.ndarray, box: Box, trimmed: Box) -> np.ndarray:
