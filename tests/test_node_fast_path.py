@@ -131,6 +131,46 @@ def test_one_failing_write_does_not_fail_the_others_of_its_transaction(
             group.run(lambda conn: None)
 
 
+def test_coroutines_wait_for_their_own_commits_on_the_event_loop(tmp_path: Path) -> None:
+    # run_async: the writer settles each caller's future on its loop; a failing write gets
+    # its own error, and a caller that went away (cancelled) still has its write committed.
+    with Store(f"sqlite:///{tmp_path / 'n.db'}") as store:
+        group = GroupCommit(store.plain_write)
+        gate = threading.Event()
+
+        def put(key: str) -> Any:
+            def work(conn: Connection) -> str:
+                gate.wait(5)
+                conn.execute(insert(node_state).values(key=key, value="v"))
+                return key
+            return work
+
+        async def run() -> list[Any]:
+            waits = [asyncio.ensure_future(group.run_async(put(k)))
+                     for k in ("a", "dup", "gone", "dup", "b")]
+            await asyncio.sleep(0.05)
+            assert not any(w.done() for w in waits)  # the loop runs while the writer waits
+            waits[2].cancel()
+            gate.set()
+            return await asyncio.gather(*waits, return_exceptions=True)
+
+        outcomes = asyncio.run(run())
+        assert outcomes[0] == "a" and outcomes[4] == "b"
+        assert isinstance(outcomes[2], asyncio.CancelledError)
+        assert sorted(str(o) for o in (outcomes[1], outcomes[3]))[-1] == "dup"
+        assert sum(isinstance(o, Exception) for o in (outcomes[1], outcomes[3])) == 1
+        group.close()
+        with store.read() as conn:
+            assert set(conn.execute(select(node_state.c.key)).scalars()) == {
+                "a", "b", "dup", "gone"}
+
+        async def after_close() -> None:
+            with pytest.raises(CordonError):
+                await group.run_async(put("late"))
+
+        asyncio.run(after_close())
+
+
 def test_writers_sharing_a_lock_file_never_find_the_database_locked(tmp_path: Path) -> None:
     # Two writers, as two node processes have, on one SQLite file with no busy timeout: the
     # database's lock is never found taken (a taken lock is polled with sleeps), as the

@@ -5,11 +5,12 @@ It takes only the plain case: a short JSON body `{"signals": {...}}` that parses
 token the in-memory token cache knows, and an index that no write holds at that instant. A
 query that matches nothing (nearly all of them) is answered here, on the event loop: an index
 lookup is a fraction of a millisecond, and there are no rules to apply and nothing to record.
-A query that matches is answered here too, by the same `Node.match` the application calls (on
-a worker thread: it applies the rules and returns only once the match is committed to the
-match log, with its webhook events), serialised through the same response model: the
-framework's routing, dependency and validation layers cost more CPU than the match itself,
-and under load that CPU is the matches' wait. Should `Node.match` fail, nothing was recorded
+A query that matches is answered here too, by `Node.match_async`, the event-loop form of the
+`Node.match` the application calls (the match-log writer thread applies the rules and the
+answer waits until the match is committed to the match log, with its webhook events),
+serialised through the same response model: the framework's routing, dependency and
+validation layers cost more CPU than the match itself, and under load that CPU is the
+matches' wait. Should the match fail, nothing was recorded
 (a match is recorded last, in one transaction) and the request goes on to the application,
 which answers with the documented error. Every other request (a malformed or unauthorised
 request; a busy index) goes on unchanged to the application with its body replayed, so
@@ -73,7 +74,7 @@ class FastMatch:
             return
         if found:
             try:
-                response = await run_in_threadpool(self.node.match, signals, found=found)
+                response = await self.node.match_async(signals, found)
             except Exception:
                 # Nothing was recorded: the application answers (its error, or a retry that
                 # succeeds) in the documented shapes.

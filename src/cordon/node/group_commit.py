@@ -13,10 +13,17 @@ their transactions take the database's one write lock, and a transaction that fi
 polls for it with growing sleeps (1, 2, 5, 10 ms...), so a match could wait a few sleeps for
 a commit of a millisecond. With `serialise_with` the writers queue on an exclusive lock of a
 shared file first, which wakes the next one as soon as the lock is released.
+
+A coroutine waits for its write with `run_async`: the writer settles a future on the caller's
+event loop, so the request needs no thread of its own. Under load every thread hand-over
+(event loop to pool thread to writer and back) waits for the interpreter lock and for a core;
+a match answered through a pool thread made four such hand-overs, through `run_async` two.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -37,13 +44,31 @@ Transaction = Callable[[], AbstractContextManager[Connection]]
 
 
 class _Write(Generic[T]):
-    __slots__ = ("done", "error", "result", "work")
+    __slots__ = ("done", "error", "future", "result", "work")
 
-    def __init__(self, work: Callable[[Connection], T]) -> None:
+    def __init__(self, work: Callable[[Connection], T],
+                 future: asyncio.Future[T] | None = None) -> None:
         self.work = work
         self.done = threading.Event()
+        self.future = future
         self.result: T | None = None
         self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        self.done.set()
+        future = self.future
+        if future is not None:
+            # The loop is gone when its server stopped before this commit: nobody waits.
+            with contextlib.suppress(RuntimeError):
+                future.get_loop().call_soon_threadsafe(self._settle, future)
+
+    def _settle(self, future: asyncio.Future[T]) -> None:
+        if future.done():  # the caller was cancelled (its client went away)
+            return
+        if self.error is not None:
+            future.set_exception(self.error)
+        else:
+            future.set_result(self.result)  # type: ignore[arg-type]
 
 
 class GroupCommit:
@@ -83,6 +108,15 @@ class GroupCommit:
         if write.error is not None:
             raise write.error
         return write.result  # type: ignore[return-value]
+
+    async def run_async(self, work: Callable[[Connection], T]) -> T:
+        """`run` for a coroutine: the event loop goes on while the writer commits."""
+        if self._closed:
+            raise CordonError("the node is shutting down")
+        self._ensure_thread()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Write(work, future))
+        return await future
 
     def _ensure_thread(self) -> None:
         if self._thread is not None:
@@ -130,14 +164,14 @@ class GroupCommit:
         except BaseException as exc:
             if len(batch) == 1:
                 batch[0].error = exc
-                batch[0].done.set()
+                batch[0].finish()
                 return
             for write in batch:
                 self._one(write)
             return
         for write, result in zip(batch, results, strict=True):
             write.result = result
-            write.done.set()
+            write.finish()
 
     def _one(self, write: _Write[Any]) -> None:
         try:
@@ -146,4 +180,4 @@ class GroupCommit:
         except BaseException as exc:
             write.error = exc
         finally:
-            write.done.set()
+            write.finish()

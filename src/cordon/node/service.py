@@ -255,19 +255,19 @@ class Node:
         finally:
             self._lock.release()
 
-    def find(self, signals: Mapping[str, Any],
-             found: list[SignalMatch] | None = None) -> list[dict[str, Any]]:
+    def find(self, signals: Mapping[str, Any], found: list[SignalMatch] | None = None,
+             conn: Connection | None = None) -> list[dict[str, Any]]:
         """Matches of parsed signal values, described, best first (nothing recorded).
         `found` is the matcher's hits for these signals when the caller already has them
         (`quick_find`): a second lookup would take the matcher's lock again from a worker
         thread, and a thread holding it while it waits for the interpreter lock makes every
-        `quick_find` on the event loop meanwhile fail."""
+        `quick_find` on the event loop meanwhile fail. `conn`: read in this transaction."""
         if found is None:
             with self._lock:
                 found = self.matcher.match(signals)
         if not found:
             return []
-        described = self._entries_info({m.entry_id for m in found})
+        described = self._entries_info({m.entry_id for m in found}, conn)
         matches: list[dict[str, Any]] = []
         for m in found:
             info = described.get(m.entry_id)
@@ -281,13 +281,16 @@ class Node:
             matches.append(item)
         return matches
 
-    def _entries_info(self, entry_ids: set[int]) -> dict[int, dict[str, Any]]:
+    def _entries_info(self, entry_ids: set[int],
+                      conn: Connection | None = None) -> dict[int, dict[str, Any]]:
+        if conn is None:
+            with self.store.read() as conn:
+                return self._entries_info(entry_ids, conn)
         ids = sorted(entry_ids)
-        with self.store.read() as conn:
-            rows = conn.execute(_ENTRY_INFO, {"ids": ids}).all()
-            labels: dict[int, list[str]] = {}
-            for entry_id, label in conn.execute(_ENTRY_LABELS, {"ids": ids}):
-                labels.setdefault(entry_id, []).append(label)
+        rows = conn.execute(_ENTRY_INFO, {"ids": ids}).all()
+        labels: dict[int, list[str]] = {}
+        for entry_id, label in conn.execute(_ENTRY_LABELS, {"ids": ids}):
+            labels.setdefault(entry_id, []).append(label)
         info: dict[int, dict[str, Any]] = {}
         for row in rows:
             hub = row.hub_entry_id is not None
@@ -306,20 +309,43 @@ class Node:
               record: bool = True, found: list[SignalMatch] | None = None) -> dict[str, Any]:
         """Match, apply the rules, record every match and queue the webhook events of the
         response in the same transaction (`found`: see `find`)."""
-        matches = self.find(signals, found)
-        per_match, actions = evaluate(self.rules(), matches)
-        query = {n: get_signal_type(n).to_json(v) for n, v in signals.items()}
-        response = {"signals": query, "matches": matches, "actions": actions}
-        if record and matches:
-            self._record(response, per_match, source)
-        return response
-
-    def _record(self, response: dict[str, Any], per_match: list[list[int]],
-                source: str | None) -> None:
-        queued = self.match_log.run(
-            lambda conn: self._record_in(conn, response, per_match, source))
+        if found is None:
+            with self._lock:
+                found = self.matcher.match(signals)
+        if not (record and found):
+            return self._respond(signals, self.find(signals, found))[0]
+        response, queued = self.match_log.run(
+            lambda conn: self._match_in(conn, signals, found, source))
         if queued:
             self.outbox_ready.set()
+        return response
+
+    async def match_async(self, signals: Mapping[str, Any], found: list[SignalMatch],
+                          source: str | None = None) -> dict[str, Any]:
+        """`match` of hits found on the event loop (`quick_find`): the match-log writer
+        describes them, applies the rules and records them in one transaction while the loop
+        goes on, and no pool thread stands between them (see `cordon.node.group_commit`)."""
+        response, queued = await self.match_log.run_async(
+            lambda conn: self._match_in(conn, signals, found, source))
+        if queued:
+            self.outbox_ready.set()
+        return response
+
+    def _match_in(self, conn: Connection, signals: Mapping[str, Any],
+                  found: list[SignalMatch], source: str | None) -> tuple[dict[str, Any], int]:
+        """The response to `found`, recorded in the transaction of `conn`; with the number of
+        webhook events queued."""
+        response, per_match = self._respond(signals, self.find(signals, found, conn))
+        queued = self._record_in(conn, response, per_match, source) if response["matches"] \
+            else 0
+        return response, queued
+
+    def _respond(self, signals: Mapping[str, Any],
+                 matches: list[dict[str, Any]]) -> tuple[dict[str, Any], list[list[int]]]:
+        """The response to `matches` after the rules; with the rules each match met."""
+        per_match, actions = evaluate(self.rules(), matches)
+        query = {n: get_signal_type(n).to_json(v) for n, v in signals.items()}
+        return {"signals": query, "matches": matches, "actions": actions}, per_match
 
     def _record_in(self, conn: Connection, response: dict[str, Any],
                    per_match: list[list[int]], source: str | None) -> int:
