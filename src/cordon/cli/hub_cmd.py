@@ -93,10 +93,11 @@ def serve_command(host: str, port: int, database_url: str | None, rate_limit: fl
         store.close()
         import os
 
+        from cordon.server_processes import serve_processes
+
         os.environ["CORDON_HUB_SETTINGS"] = json.dumps(settings.__dict__)
-        uvicorn.run("cordon.hub.factory:app_from_environment", factory=True, host=host,
-                    port=port, workers=workers, log_level="info",
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+        serve_processes("cordon.hub.factory:app_from_environment", host, port, workers,
+                        log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return
     app = create_app(settings, store)
     tune_gc()

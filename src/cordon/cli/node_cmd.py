@@ -109,19 +109,18 @@ def _serve_workers(settings: NodeSettings, host: str, port: int, workers: int,
     import os
     import tempfile
 
-    import uvicorn
-
     from cordon.hub.runtime import KEEP_ALIVE_SECONDS
     from cordon.node.workers import settings_to_environment, write_lock_path
+    from cordon.server_processes import serve_processes
 
     handle, lock_path = tempfile.mkstemp(prefix="cordon-node-leader-")
     os.close(handle)
     try:
         settings_to_environment(dataclasses.replace(settings, leader_lock=lock_path,
                                                     tail_seconds=tail_interval))
-        uvicorn.run("cordon.node.workers:app_from_environment", factory=True, host=host,
-                    port=port, workers=workers, log_level="info", access_log=access_log,
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+        serve_processes("cordon.node.workers:app_from_environment", host, port, workers,
+                        log_level="info", access_log=access_log,
+                        timeout_keep_alive=KEEP_ALIVE_SECONDS)
     finally:
         os.unlink(lock_path)
         with contextlib.suppress(FileNotFoundError):

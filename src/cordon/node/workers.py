@@ -1,7 +1,8 @@
 """Several node processes on one port (`cordon node serve --workers N`).
 
-uvicorn starts the processes on one listening socket; each builds the application from the
-settings in the environment and holds its own index. Two things keep them one node:
+Each process has its own listening socket on the port (`cordon.server_processes`) and builds
+the application from the settings in the environment; each holds its own index. Two things
+keep them one node:
 
 - Leadership: one process at a time follows the hub and delivers webhooks (two followers
   would read the feed twice, two delivery workers would deliver twice). The processes
