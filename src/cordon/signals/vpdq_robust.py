@@ -309,11 +309,18 @@ def _outlines(small: np.ndarray) -> list[Box]:
     # A small outline is a window only clear of the borders: one that reaches a border is a
     # piece of the picture between bars (a squeezed, pillarboxed picture's half, cut by an
     # edge of its own), and the window found there stands in for the trimmed frame.
-    least = BORDER_WINDOW_MIN_AREA * small.shape[0] * small.shape[1]
+    height, width = small.shape[:2]
+    least = BORDER_WINDOW_MIN_AREA * height * width
 
     def place(box: Box) -> int:
-        rank = _rank(box, small.shape)[0]
-        return rank if not rank or box.height * box.width >= least else 3
+        # `_rank`'s place, and 3 for a small outline that reaches a border (called for every
+        # outline of every frame: written out).
+        if box.top > 2 and box.left > 2 and box.bottom < height - 2 and box.right < width - 2:
+            return 0
+        if (box.bottom - box.top) * (box.right - box.left) < least:
+            return 3
+        strip = (box.left == 0 and box.right == width) or (box.top == 0 and box.bottom == height)
+        return 2 if strip else 1
 
     # Outlines clear of the borders are kept first: over busy footage the largest sixteen
     # were all pieces of the background reaching a border, and a window a third of the
