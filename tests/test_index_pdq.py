@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -289,15 +290,36 @@ def test_damaged_tables_are_caught_at_load(tmp_path: Path) -> None:
     path = _saved(tmp_path)
     index = PdqIndex.load(path)
     segment = index._base
-    segment.hi[5] = 200  # a row number far beyond the 5000 rows
+    kept = int(segment.members[5])
+    segment.members[5] = 200 << 16  # a row number far beyond the 5000 rows
     index.save(path)
     with pytest.raises(CordonError, match="bad row numbers"):
         PdqIndex.load(path)
-    segment.hi[5] = 0
+    segment.members[5] = kept
     segment.offsets[3, 100] = -1
     index.save(path)
     with pytest.raises(CordonError, match="bad table offsets"):
         PdqIndex.load(path)
+
+
+def test_a_snapshot_of_the_first_version_still_loads(tmp_path: Path) -> None:
+    # Version 1 kept each row number as a uint16 low half and a uint8 high half.
+    path = _saved(tmp_path)
+    index = PdqIndex.load(path)
+    with open(path, "rb") as source:
+        arrays = [np.load(source) for _ in range(8)]
+    meta = json.loads(arrays[0].tobytes().decode())
+    members = arrays.pop(4)
+    old = tmp_path / "v1.pdqidx"
+    with open(old, "wb") as out:
+        header = np.frombuffer(json.dumps({**meta, "version": 1}).encode(), dtype=np.uint8)
+        for array in [header, *arrays[1:4], (members & 0xFFFF).astype(np.uint16),
+                      (members >> 16).astype(np.uint8), *arrays[4:]]:
+            np.save(out, array)
+    loaded = PdqIndex.load(old)
+    assert np.array_equal(loaded._base.members, index._base.members)
+    probe = PdqHash(words_to_hex(index._base.words[:1])[0])
+    assert loaded.query(probe) == index.query(probe) != []
 
 
 def _npy(array: np.ndarray) -> bytes:
