@@ -63,6 +63,30 @@ def test_a_token_revoked_by_another_process_stops_within_the_cache_age(
     assert status(node, token) == 401
 
 
+def test_the_token_cache_is_reloaded_ahead_while_requests_go_on(node: RunningNode) -> None:
+    # A steady stream of requests: the cache is reloaded in the background once past half
+    # its age, so it never goes stale under them (a stale cache sent every request of that
+    # moment through a thread of its own to read the store).
+    tokens = node.node.tokens
+    load = tokens._load
+    stale_at_load: list[bool] = []
+
+    def watched() -> dict[str, Principal]:
+        stale_at_load.append(not tokens.fresh())
+        return load()
+
+    tokens._load = watched  # type: ignore[method-assign]
+    _, token = node.node.create_token("steady")
+    assert status(node, token) == 200
+    stale_at_load.clear()
+    until = time.monotonic() + 3 * tokens.max_age
+    with node.client(token) as client:
+        while time.monotonic() < until:
+            assert client.post("/v1/match", json={"signals": {"pdq": PDQ_A}}).status_code == 200
+            time.sleep(0.02)
+    assert len(stale_at_load) >= 2 and not any(stale_at_load)
+
+
 def test_bad_tokens_do_not_read_the_store_each_time() -> None:
     loads: list[float] = []
 

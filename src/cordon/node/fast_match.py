@@ -19,6 +19,8 @@ answers keep exactly the shapes and statuses of the documented API.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
@@ -34,6 +36,7 @@ from cordon.node.schemas import MatchOut
 from cordon.node.service import Node
 from cordon.signals import get_signal_type
 
+log = logging.getLogger("cordon.node.fast_match")
 _PATH = "/v1/match"
 _MAX_SIGNALS = 16
 # Larger bodies (video signals: many frames, or TMK's 256 KB) cost more to match than the event
@@ -47,6 +50,7 @@ class FastMatch:
         self.app = app
         self.node = node
         self.metrics = metrics
+        self._refresh: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != _PATH:
@@ -92,6 +96,14 @@ class FastMatch:
             self.metrics.requests.labels("POST", _PATH, "200").inc()
             self.metrics.latency.labels("POST", _PATH).observe(time.perf_counter() - start)
 
+    async def _refresh_tokens(self) -> None:
+        try:
+            await run_in_threadpool(self.node.tokens.refresh)
+        except Exception:  # the store is busy or down: the stale path reads it again
+            log.warning("token cache: reload failed", exc_info=True)
+        finally:
+            self._refresh = None
+
     async def _may_match(self, authorization: bytes) -> bool:
         """Whether the token is live and of a role that may match, from the token cache."""
         scheme, _, token = authorization.decode("latin-1").partition(" ")
@@ -100,8 +112,12 @@ class FastMatch:
             return False
         tokens = self.node.tokens
         if not tokens.fresh():
-            # Due for a reload: read the store on a worker thread, not on the event loop.
+            # Stale: read the store on a worker thread, not on the event loop.
             await run_in_threadpool(tokens.name, token)
+        elif tokens.due() and self._refresh is None:
+            # Reload ahead, once, while requests go on from memory: a cache that went stale
+            # once a second sent every request of that moment through a thread of its own.
+            self._refresh = asyncio.get_running_loop().create_task(self._refresh_tokens())
         found = tokens.peek(token)
         if found is None:
             return False

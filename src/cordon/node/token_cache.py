@@ -36,6 +36,16 @@ class TokenCache:
         """Whether a lookup now is answered from memory (no database read)."""
         return time.monotonic() - self._loaded_at < self.max_age
 
+    def due(self) -> bool:
+        """Whether a reload should start now so that it ends before the cache goes stale
+        (past half its age): the event loop starts one in the background and goes on
+        answering from memory meanwhile."""
+        return time.monotonic() - self._loaded_at >= self.max_age / 2
+
+    def refresh(self) -> None:
+        """Reload now (unless another thread just did)."""
+        self._reload()
+
     def name(self, token: str) -> str | None:
         """The name of a live token, or None."""
         found = self.principal(token)
