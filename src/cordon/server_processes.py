@@ -2,9 +2,9 @@
 
 uvicorn's `--workers` opens one listening socket and shares it: every process waits on it
 and the first to wake takes the connection. Under load a busy process wakes late and an idle
-one takes nearly everything: with 64 keep-alive connections a node's two processes were seen
-holding 40 and 24, or 64 and 0, and the busy one's queue set the latency of the whole node
-(paced 2,000 requests a second: p99 12 ms when even, 83-112 ms when not).
+one takes more: with 64 keep-alive connections a node's two processes were seen holding 40
+and 24, or one doing nearly all the work, and the busy one's queue set the latency of the
+whole node (paced 2,000 requests a second: p99 12-15 ms when even, 37-84 ms when not).
 
 Here each process binds its own socket with `SO_REUSEPORT`, and the kernel spreads new
 connections over the listening sockets by a hash of their addresses. A process starts to
