@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,15 @@ def test_group_commit_records_every_match_with_its_own_id(node: RunningNode) -> 
         assert client.get(f"/v1/matches/{ids[-1]}").json()["bank"] == "own"
 
 
+def gated_insert(gate: threading.Event, key: str) -> Callable[[Connection], str]:
+    """A write that waits for `gate` (so that several queue up), then inserts `key`."""
+    def work(conn: Connection) -> str:
+        gate.wait(5)
+        conn.execute(insert(node_state).values(key=key, value="v"))
+        return key
+    return work
+
+
 def test_one_failing_write_does_not_fail_the_others_of_its_transaction(
         tmp_path: Path) -> None:
     with Store(f"sqlite:///{tmp_path / 'n.db'}") as store:
@@ -128,11 +137,7 @@ def test_one_failing_write_does_not_fail_the_others_of_its_transaction(
         gate = threading.Event()
 
         def write(key: str) -> str:
-            def work(conn: Connection) -> str:
-                gate.wait(5)
-                conn.execute(insert(node_state).values(key=key, value="v"))
-                return key
-            return group.run(work)
+            return group.run(gated_insert(gate, key))
 
         with ThreadPoolExecutor(8) as pool:
             # "dup" twice: the second insert breaks the primary key of node_state.
@@ -162,15 +167,8 @@ def test_coroutines_wait_for_their_own_commits_on_the_event_loop(tmp_path: Path)
         group = GroupCommit(store.plain_write)
         gate = threading.Event()
 
-        def put(key: str) -> Any:
-            def work(conn: Connection) -> str:
-                gate.wait(5)
-                conn.execute(insert(node_state).values(key=key, value="v"))
-                return key
-            return work
-
         async def run() -> list[Any]:
-            waits = [asyncio.ensure_future(group.run_async(put(k)))
+            waits = [asyncio.ensure_future(group.run_async(gated_insert(gate, k)))
                      for k in ("a", "dup", "gone", "dup", "b")]
             await asyncio.sleep(0.05)
             assert not any(w.done() for w in waits)  # the loop runs while the writer waits
@@ -190,7 +188,7 @@ def test_coroutines_wait_for_their_own_commits_on_the_event_loop(tmp_path: Path)
 
         async def after_close() -> None:
             with pytest.raises(CordonError):
-                await group.run_async(put("late"))
+                await group.run_async(gated_insert(gate, "late"))
 
         asyncio.run(after_close())
 
