@@ -421,6 +421,8 @@ class WindowTracker:
     def __init__(self, memory: int = WINDOW_MEMORY) -> None:
         self._recent: deque[np.ndarray] = deque(maxlen=memory)
         self._last: Box | None = None
+        # Frames since the window of the frames before was last looked at for footage.
+        self._unchecked = 0
 
     def choose(
         self, boxes: list[Box], shape: tuple[int, ...], changes: np.ndarray | None = None
@@ -485,10 +487,27 @@ class WindowTracker:
                 break
             chosen = inner
         footage = any(box == chosen and key[1] for key, box in ranked)
+        self._unchecked += 1
+        if (
+            self._last is not None
+            and changes is not None
+            and (chosen is None or chosen == self._last)
+            and self._unchecked >= WINDOW_LATELY
+        ):
+            # The window of the frames before may have been taken before the footage had
+            # moved enough to tell: looked at again once a second while it stands in.
+            self._unchecked = 0
+            if _moves_with_footage(self._last, changes):
+                self._last = None
         if (chosen is None or _rank(chosen, shape)[0] or footage) and self._last is not None:
             # A window clear of the borders stays the window until another one is found as
             # often: its outline can be lost for seconds over dark or busy footage.
             chosen = self._last
+        if chosen is not None and footage and self._last is None:
+            # No window yet: the best guess among the outlines found now other than this one
+            # (the window's own outline is found before it has been found often enough).
+            others = [b for b in boxes if np.abs(np.subtract(_edges(b), _edges(chosen))).max() > 2]
+            chosen = _window(others, shape) or chosen
         if chosen is None:
             return _window(boxes, shape)
         if not _rank(chosen, shape)[0] and not footage:
