@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pytest
@@ -27,6 +27,8 @@ from cordon.store import Store
 from cordon.store.models import node_matches, node_state
 from tests.test_hub_support import PDQ_A
 from tests.test_node_support import RunningNode, serve_node
+
+T = TypeVar("T")
 
 
 @pytest.fixture()
@@ -160,6 +162,13 @@ def test_one_failing_write_does_not_fail_the_others_of_its_transaction(
             group.run(lambda conn: None)
 
 
+def on_own_loop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run(main())` on a thread of its own: other tests of the session (the browser
+    tests' synchronous API) may leave an event loop running on this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result(60)
+
+
 def test_coroutines_wait_for_their_own_commits_on_the_event_loop(tmp_path: Path) -> None:
     # run_async: the writer settles each caller's future on its loop; a failing write gets
     # its own error, and a caller that went away (cancelled) still has its write committed.
@@ -176,7 +185,7 @@ def test_coroutines_wait_for_their_own_commits_on_the_event_loop(tmp_path: Path)
             gate.set()
             return await asyncio.gather(*waits, return_exceptions=True)
 
-        outcomes = asyncio.run(run())
+        outcomes = on_own_loop(run)
         assert outcomes[0] == "a" and outcomes[4] == "b"
         assert isinstance(outcomes[2], asyncio.CancelledError)
         assert sorted(str(o) for o in (outcomes[1], outcomes[3]))[-1] == "dup"
@@ -190,7 +199,7 @@ def test_coroutines_wait_for_their_own_commits_on_the_event_loop(tmp_path: Path)
             with pytest.raises(CordonError):
                 await group.run_async(gated_insert(gate, "late"))
 
-        asyncio.run(after_close())
+        on_own_loop(after_close)
 
 
 def test_writers_sharing_a_lock_file_never_find_the_database_locked(tmp_path: Path) -> None:
