@@ -142,6 +142,16 @@ def test_a_window_is_kept_while_its_outline_is_lost_and_the_footage_pans() -> No
     assert all(c == window for c in chosen[10:])
 
 
+def _inset_distance(frame: np.ndarray, video: VideoState, picture: np.ndarray) -> int:
+    """Bits between the frame's window view and the PDQ of the picture shown in the window
+    (256 when no window view was made)."""
+    hashes, qualities = frame_views(frame, video)
+    view = cv2.resize(picture, (64, 64), interpolation=cv2.INTER_AREA)
+    truth, _ = pdq_views(view[None])
+    inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
+    return int(inset) if qualities[View.INSET] else 256
+
+
 def _bright_scene(width: int, height: int, seed: int) -> np.ndarray:
     # Bright footage (grey 128-255): a white border line drawn round a window vanishes
     # against it in places.
@@ -188,12 +198,8 @@ def test_a_window_over_bright_footage_is_cut_to_the_line(
         # outline of its bars is found for a while, then the whole window's again.
         bars = 20 if letterboxed_first and k < 30 else 0
         frame = _framed(k, scene, content, window, bars)
-        hashes, qualities = frame_views(frame, video)
         picture = Box(window.top + bars, window.left, window.bottom - bars, window.right)
-        view = cv2.resize(picture.crop(frame), (64, 64), interpolation=cv2.INTER_AREA)
-        truth, _ = pdq_views(view[None])
-        inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
-        distances.append(int(inset) if qualities[View.INSET] else 256)
+        distances.append(_inset_distance(frame, video, picture.crop(frame)))
     # The window's view is its picture to the line, from the first frames on: a picture cut
     # a line or two off (as the window's outline on the half-size copy is) is 30-60 bits away.
     # The bars trimmed are those of the last frames: they lag a cut by a frame or two.
@@ -215,11 +221,7 @@ def test_a_narrow_pillarboxed_picture_cut_by_its_own_edge_is_not_taken_for_a_win
         picture = texture[2 * k : 2 * k + 165].copy()
         picture[:80] = (picture[:80] * 0.4).astype(np.uint8)
         frame[:, 157:227] = picture
-        hashes, qualities = frame_views(frame, video)
-        view = cv2.resize(picture, (64, 64), interpolation=cv2.INTER_AREA)
-        truth, _ = pdq_views(view[None])
-        inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
-        distances.append(int(inset) if qualities[View.INSET] else 256)
+        distances.append(_inset_distance(frame, video, picture))
     # One of its halves is 110-170 bits away.
     assert np.median(distances[10:]) <= 32, distances
 
@@ -264,10 +266,6 @@ def test_a_window_is_told_from_a_larger_outline_of_the_footage_by_how_it_changes
         ]
         picture = content[:, 3 * k : 3 * k + window.width]
         frame[window.top : window.bottom, window.left : window.right] = picture
-        hashes, qualities = frame_views(frame, video)
-        view = cv2.resize(picture, (64, 64), interpolation=cv2.INTER_AREA)
-        truth, _ = pdq_views(view[None])
-        inset = np.unpackbits(hashes[View.INSET] ^ truth[0]).sum()
-        distances.append(int(inset) if qualities[View.INSET] else 256)
+        distances.append(_inset_distance(frame, video, picture))
     # The outline of the footage, taken for the window, is 100-160 bits away.
     assert np.median(distances[25:]) <= 16, distances
