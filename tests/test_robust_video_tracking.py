@@ -21,6 +21,7 @@ from cordon.signals.vpdq_robust import (
     VideoState,
     View,
     WindowTracker,
+    _settled,
     frame_views,
 )
 from tests.media_factory import photo_like
@@ -269,3 +270,28 @@ def test_a_window_is_told_from_a_larger_outline_of_the_footage_by_how_it_changes
         distances.append(_inset_distance(frame, video, picture))
     # The outline of the footage, taken for the window, is 100-160 bits away.
     assert np.median(distances[25:]) <= 16, distances
+
+
+def test_a_window_is_found_inside_an_outline_closed_by_a_line_of_the_footage() -> None:
+    # Footage with an edge on nearly every row (a checkerboard panned along its rows): the
+    # window's top and sides run on into the footage, and the outline found is closed by a
+    # row of the footage below the window. The change of the last frames steps where the
+    # window's still border meets the footage; the strip below it changes with the footage.
+    rng = np.random.default_rng(4)
+    frames, height, width = 24, 108, 192
+    window = Box(8, 120, 44, 184)
+    footage = rng.uniform(6, 12, frames)
+    picture = rng.uniform(1, 6, frames)
+    changes = np.empty((frames, height, width), np.uint8)
+    for k in range(frames):
+        layer = footage[k] + rng.normal(0, 1, (height, width))
+        layer[window.top : window.bottom, window.left : window.right] = 0
+        inner = (slice(window.top + 4, window.bottom - 4), slice(window.left + 4, window.right - 4))
+        layer[inner] = picture[k] + rng.normal(0, 1, layer[inner].shape)
+        changes[k] = np.clip(layer, 0, 255).round()
+    total = changes.sum(axis=0, dtype=np.float32) / frames
+    found = _settled(Box(8, 120, 76, 184), total, changes)
+    assert found is not None and abs(found.bottom - window.bottom) <= 1, found
+    assert (found.top, found.left, found.right) == (8, 120, 184)
+    # An outline of the footage alone (all four sides on footage) gives no window.
+    assert _settled(Box(50, 20, 100, 110), total, changes) is None

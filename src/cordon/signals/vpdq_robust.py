@@ -81,6 +81,15 @@ STRIP_CHANGE = 0.5
 # Correlation over the last frames of the change inside and outside a side of an outline
 # above which the outline is taken for one of the footage (`_moves_with_footage`).
 FOOTAGE_CORRELATION = 0.8
+# Correlation of the change of a strip between two nested outlines with that of the picture
+# inside the smaller one above which the strip is taken for a part of the same picture
+# (`_picture_between`): a window's picture changes unevenly, 0.56-0.76 on a pan.
+PICTURE_CORRELATION = 0.5
+# Outlines of a frame looked at for a window inside them while none is followed (`_settled`),
+# and the least mean change of the footage over that of the window at a side of it.
+SETTLE_CANDIDATES = 16
+SETTLE_STEP = 1.5
+SETTLE_LINES = 3
 # Lines at the edge of an outline that may belong to the footage around it.
 OUTLINE_SLACK = 2
 # Share of each dimension always kept: a portrait phone video squeezed to 4:3 and pillarboxed
@@ -167,6 +176,7 @@ def frame_views(
     views = [cut(trimmed, Box(0, 0, *small.shape[:2])), cut(banded, band)]
     views += [views[0][:, ::-1], views[1][:, ::-1]]
     boxes = video.edges.boxes(small, grey)
+    boxes += video.edges.settled(boxes)
     window = video.windows.choose(boxes, small.shape, video.edges.changes())
     inset = None
     if window is not None:
@@ -236,6 +246,10 @@ class EdgeMemory:
         self._changes: np.ndarray | None = None
         self._count = 0
         self._previous: np.ndarray | None = None
+        # The sum of the changes in the ring, per pixel (`settled`).
+        self._total: np.ndarray | None = None
+        # The outlines of the mean frame past the WINDOW_CANDIDATES returned (`settled`).
+        self._others: list[Box] = []
 
     def changes(self) -> np.ndarray | None:
         """(frames, height, width) changes of the small copy between consecutive frames over
@@ -250,13 +264,40 @@ class EdgeMemory:
         self._detail.add(grey)
         if self._previous is None or self._previous.shape != small.shape:
             self._changes = np.zeros((max(1, self._small.memory - 1), *small.shape), np.uint8)
+            self._total = np.zeros(small.shape, np.int32)
             self._count = 0
         else:
-            assert self._changes is not None
-            cv2.absdiff(small, self._previous, self._changes[self._count % len(self._changes)])
+            assert self._changes is not None and self._total is not None
+            slot = self._changes[self._count % len(self._changes)]
+            self._total -= slot
+            cv2.absdiff(small, self._previous, slot)
+            self._total += slot
             self._count += 1
         self._previous = small
-        return _outlines(self._small.mean())
+        boxes = _outlines(self._small.mean())
+        self._others = boxes[WINDOW_CANDIDATES:]
+        return boxes[:WINDOW_CANDIDATES]
+
+    def settled(self, boxes: list[Box]) -> list[Box]:
+        """Windows inside outlines of the mean frame (`boxes`, then the others found) that hold
+        a strip of the footage besides (`_settled`).
+
+        Over footage with an edge along nearly every line (a checkerboard panned along its
+        rows) the window's top edge and sides run on into the footage, and the outlines they
+        make with a line of the footage below are found, the window's own not: such an outline
+        moves with the footage on one side (`_footage_between`). Where the change of the last
+        frames steps on that side (the footage changing outside, the window's still border or
+        own picture inside) is the window's side."""
+        changes = self.changes()
+        if changes is None or self._total is None:
+            return []
+        total = self._total.astype(np.float32) / len(changes)
+        found = []
+        for box in [*boxes, *self._others][:SETTLE_CANDIDATES]:
+            inner = _settled(box, total, changes)
+            if inner is not None and inner not in boxes and inner not in found:
+                found.append(inner)
+        return found
 
     def outline(self, grey: np.ndarray, box: Box) -> Box:
         """`box` (on the detailed copy `grey`, as found on the small copy) with each side
@@ -329,7 +370,7 @@ def _outlines(small: np.ndarray) -> list[Box]:
         small, WINDOW_MIN_AREA, limit=4 * WINDOW_CANDIDATES, shared=True, key=place
     )
     boxes = [b for b in boxes if place(b) < 3]
-    return sorted(boxes, key=lambda b: _rank(b, small.shape))[:WINDOW_CANDIDATES]
+    return sorted(boxes, key=lambda b: _rank(b, small.shape))
 
 
 class _RunningMean:
@@ -421,8 +462,17 @@ class WindowTracker:
     def __init__(self, memory: int = WINDOW_MEMORY) -> None:
         self._recent: deque[np.ndarray] = deque(maxlen=memory)
         self._last: Box | None = None
+        # The window before `_last`: its outline, jittering over busy footage, may be found
+        # within WINDOW_JITTER on fewer frames than that of a picture inside it for a while,
+        # and still be the window (`_picture_between`).
+        self._before: Box | None = None
         # Frames since the window of the frames before was last looked at for footage.
         self._unchecked = 0
+
+    @property
+    def following(self) -> bool:
+        """Whether a window clear of the borders is followed."""
+        return self._last is not None
 
     def choose(
         self, boxes: list[Box], shape: tuple[int, ...], changes: np.ndarray | None = None
@@ -435,7 +485,7 @@ class WindowTracker:
         seen = np.concatenate(list(self._recent))
         owner = np.repeat(np.arange(frames), [len(r) for r in self._recent])
         tolerance = WINDOW_JITTER
-        candidates = [*boxes, *([self._last] if self._last is not None else [])]
+        candidates = [*boxes, *(b for b in (self._last, self._before) if b is not None)]
         needed = max(min(3, self._recent.maxlen or 3), WINDOW_PERSISTENCE * frames)
         ranked = []
         for box in candidates:
@@ -486,6 +536,20 @@ class WindowTracker:
             if inner is None:
                 break
             chosen = inner
+        if check and chosen is not None and not _rank(chosen, shape)[0]:
+            # The outline of a picture inside the window (a pillarboxed shot's edge, a line of
+            # the video that stays put) is found more often than the window's own outline
+            # over busy footage: the strip between them changes with the window's picture.
+            assert changes is not None
+            outer = next(
+                (
+                    box
+                    for (place, *_), box in ranked
+                    if not place and box != chosen and _picture_between(box, chosen, changes)
+                ),
+                None,
+            )
+            chosen = outer or chosen
         footage = any(box == chosen and key[1] for key, box in ranked)
         self._unchecked += 1
         if (
@@ -511,26 +575,61 @@ class WindowTracker:
         if chosen is None:
             return _window(boxes, shape)
         if not _rank(chosen, shape)[0] and not footage:
+            if self._last is not None and chosen != self._last:
+                self._before = self._last
             self._last = chosen
         return chosen
 
 
 def _footage_between(outer: Box, inner: Box, changes: np.ndarray) -> bool:
     """Whether `inner`, within `outer` with three sides in common, is the window and the strip
-    between them a piece of the footage around it.
+    between them a piece of the footage around it (`_strip_correlations`): the strip changes
+    with the footage past its ends (FOOTAGE_CORRELATION), and more than with the window."""
+    found = _strip_correlations(outer, inner, changes)
+    if found is None or min(found[:2]) < STRIP_CHANGE:
+        # A strip that does not change (the bars of a pillarboxed picture inside the window)
+        # says nothing of where it belongs.
+        return False
+    return found[2] >= FOOTAGE_CORRELATION and found[2] > found[3]
+
+
+def _picture_between(outer: Box, inner: Box, changes: np.ndarray) -> bool:
+    """Whether `outer`, holding `inner` with three sides in common, is the window and `inner`
+    the outline of a part of its picture: the strip between them changes with the picture of
+    `inner` next to it (FOOTAGE_CORRELATION), and more than with the footage past its ends."""
+    found = _strip_correlations(outer, inner, changes)
+    if found is None:
+        return False
+    strip, footage, with_footage, with_picture = found
+    if strip < STRIP_CHANGE:
+        # A still strip (bars inside the window, a still part of its picture): the larger
+        # outline, as when both are found as often; its bars are trimmed.
+        return True
+    if footage < STRIP_CHANGE:
+        # Still footage around a strip that changes: the strip is no part of it.
+        return True
+    return with_picture >= PICTURE_CORRELATION and with_picture > with_footage
+
+
+def _strip_correlations(
+    outer: Box, inner: Box, changes: np.ndarray
+) -> tuple[float, float, float, float] | None:
+    """For `inner` within `outer` with three sides in common, how the strip between them
+    changes: its correlation with the footage around `outer`, and with the band of `inner`.
 
     A window's picture changes apart from the footage around it; a strip of footage changes
     with the footage it runs on into beyond the outline. So the change from frame to frame
     of the strip (mean absolute difference, per frame) is compared with that of the footage
     just past both ends of the strip and with that of the band of `inner` next to it: the
     strip is footage when it correlates with the first (FOOTAGE_CORRELATION), and more than
-    with the second."""
+    with the second. None when the outlines are not so nested or the strip or the footage does
+    not change."""
     a, b = _edges(outer), _edges(inner)
     moved = [side for side in range(4) if abs(a[side] - b[side]) > WINDOW_JITTER + 1]
     if len(moved) != 1 or abs(a[moved[0]] - b[moved[0]]) <= WINDOW_JITTER + 1:
-        return False
+        return None
     if (b[moved[0]] > a[moved[0]]) != (moved[0] < 2):
-        return False
+        return None
     side = moved[0]
     stack = changes
     if side % 2:
@@ -556,7 +655,7 @@ def _footage_between(outer: Box, inner: Box, changes: np.ndarray) -> bool:
     ]
     outside = [o for o in outside if o.size]
     if not outside or width <= 0 or into < 0:
-        return False
+        return None
 
     def change(*parts: np.ndarray) -> np.ndarray:
         return sum(p.sum(axis=(1, 2), dtype=np.float64) for p in parts) / sum(
@@ -566,12 +665,66 @@ def _footage_between(outer: Box, inner: Box, changes: np.ndarray) -> bool:
     strip = change(stack[:, near:far, b[1] : b[3]])
     footage = change(*outside)
     window = change(stack[:, into : into + width, b[1] : b[3]])
-    if min(float(strip.mean()), float(footage.mean())) < STRIP_CHANGE:
-        # A strip that does not change (the bars of a pillarboxed picture inside the window)
-        # says nothing of where it belongs.
-        return False
-    with_footage, with_window = _correlation(strip, footage), _correlation(strip, window)
-    return with_footage >= FOOTAGE_CORRELATION and with_footage > with_window
+    return (
+        float(strip.mean()),
+        float(footage.mean()),
+        _correlation(strip, footage),
+        _correlation(strip, window),
+    )
+
+
+def _settled(box: Box, total: np.ndarray, changes: np.ndarray) -> Box | None:
+    """The window inside `box` when three of its sides are the window's and the fourth lies
+    on footage: that side moved inwards to the largest step of the mean change `total` (per
+    pixel, over `changes`), as long as the strip between is footage (`_footage_between`)."""
+    edges = _edges(box)
+    if min(edges[:2]) < SETTLE_LINES or edges[2] > total.shape[0] - SETTLE_LINES:
+        return None
+    if edges[3] > total.shape[1] - SETTLE_LINES:
+        return None
+    lines = SETTLE_LINES
+
+    def profile(side: int, depth: int) -> np.ndarray:
+        # From the outside in: SETTLE_LINES lines past the side, then `depth` of the box's.
+        stack = total if side % 2 == 0 else total.T
+        low, high = (box.left, box.right) if side % 2 == 0 else (box.top, box.bottom)
+        margin = (high - low) // 10
+        edge = edges[side]
+        if side < 2:
+            return stack[edge - lines : edge + depth, low + margin : high - margin].mean(axis=1)
+        return stack[edge - depth : edge + lines, low + margin : high - margin].mean(axis=1)[::-1]
+
+    moving = []
+    for side in range(4):
+        near = profile(side, lines)
+        if near[:lines].mean() - near[lines:].mean() < SETTLE_STEP:
+            moving.append(side)
+            if len(moving) > 1:
+                return None
+    if len(moving) != 1:
+        return None
+    side = moving[0]
+    depth = (box.bottom - box.top) if side % 2 == 0 else (box.right - box.left)
+    steps = profile(side, depth)
+    # Step between line k - 1 (outside) and k (inside), k past the side by more than the
+    # jitter of an outline, leaving the window at least a quarter of the box.
+    cumulative = np.concatenate(([0.0], np.cumsum(steps)))
+    span = len(steps) - lines
+    ks = np.arange(2 * lines + WINDOW_JITTER + 1, lines + span * 3 // 4)
+    if not len(ks):
+        return None
+    outside = (cumulative[ks] - cumulative[ks - lines]) / lines
+    inside = (cumulative[ks + lines] - cumulative[ks]) / lines
+    best = int(np.argmax(outside - inside))
+    if outside[best] - inside[best] < SETTLE_STEP:
+        return None
+    moved = int(ks[best]) - lines
+    inner = list(edges)
+    inner[side] += moved if side < 2 else -moved
+    found = Box(*inner)
+    if not _footage_between(box, found, changes):
+        return None
+    return found
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
