@@ -6,8 +6,11 @@ with `cordon.matching.Matcher`, once with Cordon's default matching signals and 
 PDQ at distance 31, in the same run. Also matches every original against the banks of all the
 others (distinct content that must not match).
 
-    .venv/bin/python benchmarks/robustness.py            # full run, writes benchmarks/results/
+    .venv/bin/python benchmarks/robustness.py            # images, then videos: the full run
     .venv/bin/python benchmarks/robustness.py --quick    # a subset, for iteration
+
+After the images it runs the video benchmark (benchmarks/robustness_video.py, the same `--jobs`
+and `--out`), so the whole benchmark is one command; `--images-only` skips it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -505,7 +509,9 @@ def main() -> None:
         help="originals used by the technique table: every Nth (default 1 with --quick, else 4)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--images-only", action="store_true", help="skip the video benchmark")
     args = parser.parse_args()
+    started = time.perf_counter()
     if args.ablation_stride is None:
         args.ablation_stride = 1 if args.quick else 4
     result = run(args)
@@ -517,6 +523,15 @@ def main() -> None:
     suffix = "-quick" if args.quick else ""
     (args.out / f"robustness{suffix}.json").write_text(json.dumps(result, indent=1, default=str))
     (args.out / f"robustness{suffix}.txt").write_text(text + "\n")
+    if args.images_only or args.edits or args.families:
+        return
+    videos = [sys.executable, str(ROOT / "benchmarks" / "robustness_video.py"), "--jobs",
+              str(args.jobs), "--out", str(args.out), *(["--quick"] if args.quick else [])]
+    print(flush=True)
+    status = subprocess.call(videos)
+    if status:
+        raise SystemExit(f"the video benchmark failed (exit status {status})")
+    print(f"\nimages and videos: {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
