@@ -255,6 +255,11 @@ class Node:
         finally:
             self._lock.release()
 
+    def _hits(self, signals: Mapping[str, Any]) -> list[SignalMatch]:
+        """The matcher's raw hits, waiting for a write that holds it."""
+        with self._lock:
+            return self.matcher.match(signals)
+
     def find(self, signals: Mapping[str, Any], found: list[SignalMatch] | None = None,
              conn: Connection | None = None) -> list[dict[str, Any]]:
         """Matches of parsed signal values, described, best first (nothing recorded).
@@ -263,8 +268,7 @@ class Node:
         thread, and a thread holding it while it waits for the interpreter lock makes every
         `quick_find` on the event loop meanwhile fail. `conn`: read in this transaction."""
         if found is None:
-            with self._lock:
-                found = self.matcher.match(signals)
+            found = self._hits(signals)
         if not found:
             return []
         described = self._entries_info({m.entry_id for m in found}, conn)
@@ -310,8 +314,7 @@ class Node:
         """Match, apply the rules, record every match and queue the webhook events of the
         response in the same transaction (`found`: see `find`)."""
         if found is None:
-            with self._lock:
-                found = self.matcher.match(signals)
+            found = self._hits(signals)
         if not (record and found):
             return self._respond(signals, self.find(signals, found))[0]
         response, queued = self.match_log.run(

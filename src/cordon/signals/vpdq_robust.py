@@ -113,7 +113,6 @@ SAMPLES_PER_SECOND = 8.0
 _FALLBACK_RATE = 25.0
 _FORMAT_VERSION = 1
 _HEADER = struct.Struct(">BBI")  # version, views per frame, frame count
-_FRAME = struct.Struct(">f")  # seconds
 
 
 class View(IntEnum):
@@ -126,7 +125,6 @@ class View(IntEnum):
     INSET = 4
 
 
-BANKED_VIEWS = (View.FULL, View.BAND)
 VIEWS = len(View)
 
 
